@@ -1,0 +1,39 @@
+# The newcomer's path: `make run` starts the service, `make test` runs everything CI runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint typecheck check-spec clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+## run: the service on the embedded default (SQLite ./tradepost.db) with a fresh token
+run: install
+	@$(BIN)/tradepost db upgrade
+	@echo "A token for tenant TEN123, user USR456 (send it as 'Authorization: Bearer <token>'):"
+	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
+	$(BIN)/tradepost serve --host 127.0.0.1 --port 8000
+
+## test: lint, types, spec validity and the whole test suite
+test: install lint typecheck check-spec
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check-spec: install
+	$(BIN)/openapi-spec-validator --validation-errors all openapi.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

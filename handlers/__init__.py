@@ -1,0 +1,1 @@
+"""Connexion handlers, one module per API surface (the operation's first tag)."""

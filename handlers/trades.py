@@ -1,0 +1,88 @@
+"""Trade API v1: ``/api/v1/trades``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import trades
+from models.trades import Trade, TradeContext
+from tradepost.http import body, header, json_response, principal, services
+
+# JSON name -> column name
+FIELDS = {
+    "productId": "product_id",
+    "description": "description",
+    "quantity": "quantity",
+    "indicativeUnitPrice": "indicative_unit_price",
+    "totalAmount": "total_amount",
+    "productUnitType": "product_unit_type",
+    "docLinks": "doc_links",
+    "labellingRequirement": "labelling_requirement",
+    "packagingRequirement": "packaging_requirement",
+    "userId": "user_id",
+    "tenantId": "tenant_id",
+    "countryCode": "country_code",
+}
+
+
+def _context(token_info: dict[str, Any]) -> TradeContext:
+    return TradeContext(
+        principal=principal(token_info),
+        tenant_id=header("tenantId") or "",
+        user_id=header("userId") or "",
+        country_code=header("countryCode"),
+    )
+
+
+def _values(payload: dict[str, Any]) -> dict[str, Any]:
+    return {FIELDS[name]: value for name, value in payload.items()}
+
+
+def trade_json(trade: Trade) -> dict[str, Any]:
+    return {
+        "tradeId": trade.id,
+        "tenantId": trade.tenant_id,
+        "userId": trade.user_id,
+        "countryCode": trade.country_code,
+        "productId": trade.product_id,
+        "description": trade.description,
+        "quantity": trade.quantity,
+        "indicativeUnitPrice": trade.indicative_unit_price,
+        "totalAmount": trade.total_amount,
+        "productUnitType": trade.product_unit_type,
+        "docLinks": trade.doc_links,
+        "labellingRequirement": trade.labelling_requirement,
+        "packagingRequirement": trade.packaging_requirement,
+        "version": trade.version,
+        "createdAt": trade.created_at,
+        "updatedAt": trade.updated_at,
+    }
+
+
+async def create_trade(token_info: dict[str, Any]) -> Any:
+    with services().db.write() as session:
+        trade = trades.create_trade(session, _context(token_info), _values(body()))
+    location = f"/api/v1/trades/{trade.id}"
+    return json_response(trade_json(trade), 201, headers={"Location": location})
+
+
+async def get_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+    with services().db.read() as session:
+        trade = trades.get_trade(session, _context(token_info), trade_id)
+    return json_response(trade_json(trade))
+
+
+async def list_trades(
+    token_info: dict[str, Any], limit: int = 20, cursor: str | None = None
+) -> Any:
+    with services().db.read() as session:
+        page, next_cursor = trades.list_trades(
+            session, _context(token_info), limit=limit, after=cursor
+        )
+    return json_response({"items": [trade_json(t) for t in page], "nextCursor": next_cursor})
+
+
+async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+    with services().db.write() as session:
+        trade = trades.update_trade(session, _context(token_info), trade_id, _values(body()))
+    return json_response({"message": "Trade updated successfully.", "trade": trade_json(trade)})

@@ -1,0 +1,7 @@
+"""Tables and the domain functions that change them, one module per resource.
+
+Importing this package registers every table on ``SQLModel.metadata`` (Alembic and the
+schema-drift test rely on that).
+"""
+
+from models import tokens, trades  # noqa: F401

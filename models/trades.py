@@ -1,0 +1,165 @@
+"""Trades of the multi-tenant trade API v1, and every rule about changing them.
+
+Rules (also written in openapi.yaml):
+- A request acts for the tenant and user named in its ``tenantId``/``userId`` headers.
+  The token must belong to that tenant, and a user-bound token to that user (else 403).
+- ``tenantId``, ``userId`` and ``countryCode`` in a body must equal the headers (else 403):
+  a body cannot move a trade to another tenant, user or country than the request's own.
+- Every user of a tenant reads the tenant's trades; a trade is changed only by the user
+  responsible for it or by a tenant-wide token (else 403). Other tenants' trades are 404.
+- ``totalAmount`` defaults to ``quantity x indicativeUnitPrice`` rounded half-even to
+  2 decimals. When an update changes quantity or price without sending ``totalAmount``,
+  the total is recomputed; a ``totalAmount`` that is sent is stored as sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.tokens import Principal
+from models.types import ExactDecimal, UTCDateTime, utcnow
+from tradepost.errors import Forbidden, InvalidRequest, NotFound
+
+_EXACT = Context(prec=80)
+_CENTS = Decimal("0.01")
+
+
+class Trade(SQLModel, table=True):
+    __tablename__ = "trades"
+    __table_args__ = (Index("ix_trades_tenant_pk", "tenant_id", "pk"),)
+
+    pk: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
+    tenant_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    country_code: str = Field(max_length=2)
+    product_id: str = Field(max_length=64)
+    description: str | None = Field(default=None, max_length=2000)
+    quantity: Decimal = Field(sa_column=Column(ExactDecimal, nullable=False))
+    indicative_unit_price: Decimal = Field(sa_column=Column(ExactDecimal, nullable=False))
+    total_amount: Decimal = Field(sa_column=Column(ExactDecimal, nullable=False))
+    product_unit_type: str = Field(max_length=32)
+    doc_links: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+    labelling_requirement: str | None = Field(default=None, max_length=1000)
+    packaging_requirement: str | None = Field(default=None, max_length=1000)
+    version: int = Field(default=1)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+@dataclass(frozen=True, slots=True)
+class TradeContext:
+    """The principal behind the token plus the tenant/user/country the headers name."""
+
+    principal: Principal
+    tenant_id: str
+    user_id: str
+    country_code: str | None = None
+
+
+CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")
+
+
+def authorize(ctx: TradeContext) -> None:
+    """403 unless the headers name the token's own tenant (and user, for a user token)."""
+    if ctx.tenant_id != ctx.principal.tenant_id:
+        raise Forbidden(f"The token does not belong to tenant {ctx.tenant_id!r}.")
+    if ctx.principal.user_id is not None and ctx.user_id != ctx.principal.user_id:
+        raise Forbidden(f"The token does not belong to user {ctx.user_id!r}.")
+
+
+def _check_body_context(ctx: TradeContext, values: dict[str, Any]) -> None:
+    for name in CONTEXT_FIELDS:
+        if name in values and values[name] != getattr(ctx, name):
+            raise Forbidden(
+                f"{_camel(name)} in the body must match the {_camel(name)} header.",
+            )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def total_for(quantity: Decimal, unit_price: Decimal) -> Decimal:
+    return _EXACT.multiply(quantity, unit_price).quantize(_CENTS, rounding=ROUND_HALF_EVEN)
+
+
+def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) -> Trade:
+    authorize(ctx)
+    _check_body_context(ctx, values)
+    country_code = values.get("country_code", ctx.country_code)
+    if country_code is None:
+        raise InvalidRequest("A trade needs a countryCode.")
+    now = utcnow()
+    fields = {k: v for k, v in values.items() if k not in CONTEXT_FIELDS}
+    fields.setdefault(
+        "total_amount", total_for(fields["quantity"], fields["indicative_unit_price"])
+    )
+    trade = Trade(
+        id=str(uuid.uuid4()),
+        tenant_id=ctx.tenant_id,
+        user_id=ctx.user_id,
+        country_code=country_code,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    session.add(trade)
+    session.flush()
+    return trade
+
+
+def get_trade(session: Session, ctx: TradeContext, trade_id: str, *, lock: bool = False) -> Trade:
+    """The one scoped getter: a trade of another tenant does not exist (404)."""
+    authorize(ctx)
+    statement = select(Trade).where(Trade.id == trade_id, Trade.tenant_id == ctx.tenant_id)
+    if lock:
+        statement = statement.with_for_update()
+    trade = session.exec(statement).first()
+    if trade is None:
+        raise NotFound(f"No trade found with tradeId {trade_id}.")
+    return trade
+
+
+def list_trades(
+    session: Session, ctx: TradeContext, *, limit: int, after: str | None = None
+) -> tuple[list[Trade], str | None]:
+    """Newest first; ``after`` is the last tradeId of the previous page."""
+    authorize(ctx)
+    statement = select(Trade).where(Trade.tenant_id == ctx.tenant_id)
+    if after is not None:
+        anchor = get_trade(session, ctx, after)
+        statement = statement.where(Trade.pk < anchor.pk)  # type: ignore[operator]
+    rows = list(session.exec(statement.order_by(Trade.pk.desc()).limit(limit + 1)))  # type: ignore[union-attr]
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def update_trade(
+    session: Session, ctx: TradeContext, trade_id: str, changes: dict[str, Any]
+) -> Trade:
+    _check_body_context(ctx, changes)
+    trade = get_trade(session, ctx, trade_id, lock=True)
+    if ctx.principal.user_id is not None and trade.user_id != ctx.user_id:
+        raise Forbidden("The user does not have permission to update the trade.")
+    for name, value in changes.items():
+        setattr(trade, name, value)
+    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
+    if price_changed and "total_amount" not in changes:
+        trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
+    trade.version += 1
+    trade.updated_at = utcnow()
+    session.add(trade)
+    session.flush()
+    return trade

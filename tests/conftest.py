@@ -1,0 +1,131 @@
+"""Fixtures: a migrated database per backend, the app, a client, tokens and row factories.
+
+Every test that uses ``db`` or ``client`` runs on SQLite and on PostgreSQL. PostgreSQL is
+used when reachable at ``TRADEPOST_TEST_POSTGRES_URL`` (default: the local server on
+127.0.0.1:5432); with ``TRADEPOST_REQUIRE_POSTGRES=1`` (set by CI) an unreachable server
+fails the run instead of skipping those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+import models
+from models.tokens import mint_token
+from tradepost import migrate
+from tradepost.app import create_app
+from tradepost.db import Database, create_db_engine
+from tradepost.settings import Settings
+
+PG_URL = os.environ.get(
+    "TRADEPOST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/tradepost_test"
+)
+REQUIRE_PG = os.environ.get("TRADEPOST_REQUIRE_POSTGRES") == "1"
+
+
+def _recreate_pg_database(url: str) -> str | None:
+    """Drop and create the test database; the reason it failed, if it did."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = target.database
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any connection failure means "not reachable"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        admin.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_db_engine(Settings(database_url=f"sqlite:///{path}"))
+    migrate.upgrade(Database(engine).write_engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    problem = _recreate_pg_database(PG_URL)
+    if problem is not None:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but unreachable at {PG_URL}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+    engine = create_db_engine(Settings(database_url=PG_URL))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return PG_URL
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_db_engine(Settings(database_url=url))
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "tradepost.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, auto_migrate=False, validate_responses=True)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(create_db_engine(settings))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    with app.test_client() as test_client:
+        yield test_client
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_token(db: Database) -> TokenFactory:
+    """``make_token("TEN123", "USR456")`` mints a real token in the test database."""
+
+    def make(tenant: str, user: str | None = None, **kwargs: Any) -> str:
+        with db.write() as session:
+            token, _row = mint_token(session, tenant_id=tenant, user_id=user, **kwargs)
+        return token
+
+    return make
+
+
+assert models  # the tables are registered before the TRUNCATE list is built

@@ -1,0 +1,42 @@
+"""openapi.yaml is a valid OpenAPI 3.0 document and every operation has a handler."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import inflection
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.readers import read_from_filename
+
+from tradepost.app import SPEC_PATH
+from tradepost.surfaces import surface_for
+
+
+def test_spec_is_valid_openapi() -> None:
+    spec, _ = read_from_filename(str(SPEC_PATH))
+    validate(spec)
+
+
+def test_every_operation_resolves_to_a_handler() -> None:
+    spec = yaml.safe_load(Path(SPEC_PATH).read_text())
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            module = importlib.import_module(f"handlers.{surface_for(path).name}")
+            name = inflection.underscore(operation["operationId"])
+            assert callable(getattr(module, name, None)), f"{method.upper()} {path} -> {name}"
+
+
+def test_operation_ids_are_unique_camel_case() -> None:
+    spec = yaml.safe_load(Path(SPEC_PATH).read_text())
+    ids = [
+        op["operationId"]
+        for item in spec["paths"].values()
+        for m, op in item.items()
+        if m != "parameters"
+    ]
+    assert len(ids) == len(set(ids))
+    assert all(i[0].islower() and "_" not in i and "." not in i for i in ids)

@@ -1,0 +1,1 @@
+"""tradepost: three documented APIs served from one hand-written OpenAPI document."""

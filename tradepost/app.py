@@ -1,0 +1,81 @@
+"""The app factory: everything is built here, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from tradepost import migrate
+from tradepost.auth import TokenVerifier
+from tradepost.db import Database, create_db_engine
+from tradepost.errors import ApiError, InternalError, from_exception
+from tradepost.middleware import BodyLimit, RequestContext, request_id_of
+from tradepost.routing import AllowedMethods, HandlerResolver
+from tradepost.services import Services
+from tradepost.settings import Settings
+from tradepost.surfaces import surface_for
+from tradepost.validation import VALIDATOR_MAP
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+logger = logging.getLogger("tradepost")
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(create_db_engine(settings))
+    tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
+    return Services(settings=settings, db=db, tokens=tokens)
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings()
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    allowed = AllowedMethods(spec["paths"])
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+        services = build_services(settings)
+        if settings.migrate_on_start:
+            migrate.upgrade(services.db.write_engine)
+        try:
+            yield {"services": services}
+        finally:
+            services.db.dispose()
+
+    async def render_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        error = from_exception(exc)
+        if isinstance(error, InternalError):
+            logger.error("unhandled error", exc_info=exc)
+        if error.status == 405:
+            error.headers["Allow"] = allowed.for_path(request.url.path)
+        surface = surface_for(request.url.path)
+        return surface.render_error(error, request_id_of(request.scope))
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    app.add_api(
+        spec,
+        resolver=HandlerResolver(),
+        validator_map=VALIDATOR_MAP,
+        validate_responses=settings.validate_responses,
+        strict_validation=True,
+        pythonic_params=True,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
+    )
+    for exc_class in (ApiError, ProblemException, HTTPException, Exception):
+        app.add_error_handler(exc_class, render_error)
+    app.add_middleware(
+        BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
+    )
+    app.add_middleware(RequestContext, MiddlewarePosition.BEFORE_EXCEPTION)
+    return app

@@ -1,0 +1,158 @@
+"""The ``tradepost`` command.
+
+Exit codes: 0 success, 1 the operation failed (e.g. nothing to revoke), 2 bad arguments.
+``TRADEPOST_DATABASE_URL`` (or ``--database-url``) selects the database for every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from models.tokens import list_tokens, mint_token, revoke_token
+from models.types import utcnow
+from tradepost import migrate
+from tradepost.db import Database, create_db_engine
+from tradepost.settings import Settings
+
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def _identifier(value: str) -> str:
+    if not re.match(IDENTIFIER, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a valid identifier ({IDENTIFIER})")
+    return value
+
+
+def _database(args: argparse.Namespace) -> Database:
+    settings = Settings()
+    db = Database(create_db_engine(settings))
+    if args.command != "db" and settings.migrate_on_start:
+        migrate.upgrade(db.write_engine)
+    return db
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tradepost.logs import uvicorn_log_config
+
+    settings = Settings()
+    uvicorn.run(
+        "tradepost.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
+        timeout_graceful_shutdown=args.graceful_timeout,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    db = _database(args)
+    migrate.upgrade(db.write_engine, args.revision)
+    print(f"database at {migrate.current(db.engine)}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    db = _database(args)
+    current, head = migrate.current(db.engine), migrate.head()
+    print(f"current {current} head {head}")
+    return 0 if current == head else 1
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    db = _database(args)
+    expires = utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None
+    with db.write() as session:
+        token, _row = mint_token(
+            session, tenant_id=args.tenant, user_id=args.user, expires_at=expires
+        )
+    print(token)
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    db = _database(args)
+    with db.read() as session:
+        rows = list_tokens(session, tenant_id=args.tenant)
+    print("id\tprefix\ttenant\tuser\tkind\tcreated\texpires\trevoked")
+    for row in rows:
+        print(
+            f"{row.id}\t{row.display_prefix}\t{row.tenant_id}\t{row.user_id or '-'}\t{row.kind}\t"
+            f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}\t{_when(row.expires_at)}\t{_when(row.revoked_at)}"
+        )
+    return 0
+
+
+def _when(value: object) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    db = _database(args)
+    with db.write() as session:
+        revoked = revoke_token(session, args.id)
+    if not revoked:
+        print(f"no active token with id {args.id}", file=sys.stderr)
+        return 1
+    print(f"revoked token {args.id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds")
+    serve.set_defaults(func=cmd_serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    upgrade = db.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    db.add_parser("current", help="show the schema revision (exit 1 if behind)").set_defaults(
+        func=cmd_db_current
+    )
+
+    tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
+        dest="tokens_command", required=True
+    )
+    create = tokens.add_parser("create", help="mint a token; prints it alone on stdout")
+    create.add_argument("--tenant", required=True, type=_identifier)
+    create.add_argument("--user", type=_identifier)
+    create.add_argument("--expires-in-hours", type=float)
+    create.set_defaults(func=cmd_tokens_create)
+    listing = tokens.add_parser("list", help="list tokens (never their values)")
+    listing.add_argument("--tenant", type=_identifier)
+    listing.set_defaults(func=cmd_tokens_list)
+    revoke = tokens.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_tokens_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.database_url:
+        os.environ["TRADEPOST_DATABASE_URL"] = args.database_url
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

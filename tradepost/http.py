@@ -1,0 +1,40 @@
+"""What handlers need from the request in flight, and how they answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import request
+from starlette.responses import Response
+
+from models.tokens import Principal
+from tradepost import jsonio
+from tradepost.services import Services, services_of
+from tradepost.validation import parsed_body
+
+
+def services() -> Services:
+    return services_of(request.scope)
+
+
+def body() -> Any:
+    """The JSON body, already parsed and validated against the spec."""
+    return parsed_body(request.scope)
+
+
+def header(name: str) -> str | None:
+    value: str | None = request.headers.get(name)
+    return value
+
+
+def principal(token_info: dict[str, Any]) -> Principal:
+    found: Principal = token_info["principal"]
+    return found
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        jsonio.dumps(payload), status_code=status, headers=headers, media_type="application/json"
+    )

@@ -1,0 +1,103 @@
+"""JSON in and out, strictly.
+
+Incoming bodies are parsed once, by the body validator, with rules a lenient parser
+would skip: UTF-8 only, no duplicate keys, no ``NaN``/``Infinity``, finite numbers of at
+most 100 digits. Integers beyond 64 bits become ``Decimal`` (still exact, and writable).
+Where the spec marks a number ``format: decimal`` fractions are parsed as ``Decimal`` too,
+so money never passes through binary floating point. Output goes through orjson;
+``Decimal`` is written digit for digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+_INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
+_MAX_NUMBER_LENGTH = 100
+
+
+class JSONError(ValueError):
+    """The bytes are not JSON this service accepts."""
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise JSONError(f"duplicate key {duplicate!r}")
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise JSONError(f"{name} is not a JSON number")
+
+
+def _integer(text: str) -> int | Decimal:
+    if len(text.lstrip("-")) <= _INT64_DIGITS:
+        return int(text)
+    if len(text) > _MAX_NUMBER_LENGTH:
+        raise JSONError(f"number {text[:20]}... is too long")
+    return Decimal(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONError(f"number {text} out of range")
+    return value
+
+
+def _finite_decimal(text: str) -> Decimal:
+    if len(text) > _MAX_NUMBER_LENGTH:
+        raise JSONError(f"number {text[:20]}... is too long")
+    value = Decimal(text)
+    if abs(value.adjusted()) > _MAX_NUMBER_LENGTH:
+        raise JSONError(f"number {text} out of range")
+    return value
+
+
+def loads(data: bytes, *, exact: bool = False) -> Any:
+    """Parse a request body; ``exact`` parses fractional numbers as ``Decimal``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    parse_float: Callable[[str], Any] = _finite_decimal if exact else _finite_float
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_object,
+            parse_constant=_reject_constant,
+            parse_int=_integer,
+            parse_float=parse_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise JSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise JSONError("JSON nested too deeply") from None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format_decimal(value))
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation without trailing zeros: ``82500.10`` -> ``82500.1``, ``1E+3`` -> ``1000``."""
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", "0"} else text
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError as exc:
+        raise JSONError(str(exc)) from None

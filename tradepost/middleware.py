@@ -1,0 +1,120 @@
+"""Pure ASGI middleware around Connexion's stack.
+
+``RequestContext`` sits outside everything (errors included): it fixes the request id,
+puts it on every response under the surface's header and writes one log line per
+request. ``BodyLimit`` sits inside the error handler so that a 413 is rendered in the
+surface's own format; it refuses a declared oversize body before reading it and stops
+reading an undeclared (chunked) one as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tradepost.errors import InvalidRequest, PayloadTooLarge
+from tradepost.surfaces import OFFSETS, surface_for
+
+access_log = logging.getLogger("tradepost.access")
+
+_WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$")
+
+
+def new_request_id(offsets: bool) -> str:
+    return f"req_{uuid.uuid4()}" if offsets else str(uuid.uuid4())
+
+
+def request_id_of(scope: Scope) -> str:
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        surface = surface_for(scope["path"])
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = (
+            incoming if _WELL_FORMED_ID.match(incoming) else new_request_id(surface is OFFSETS)
+        )
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extensions = scope.setdefault("extensions", {})
+        header = (surface.request_id_header.lower().encode(), request_id.encode())
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _log_request(scope, state, extensions, status, time.perf_counter() - started)
+
+
+def _log_request(
+    scope: Scope, state: dict[str, Any], extensions: dict[str, Any], status: int, seconds: float
+) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    access_log.info(
+        "%s %s %s",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={
+            "request_id": state.get("request_id"),
+            "method": scope["method"],
+            "path": scope["path"],
+            "operation_id": extensions.get("connexion_routing", {}).get("operation_id"),
+            "principal": state.get("principal"),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise InvalidRequest("Content-Length must be a number of bytes.")
+            if int(declared) > self.max_bytes:
+                raise self._too_large()
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")

@@ -1,0 +1,49 @@
+"""Route-level facts Connexion does not give: operationId to handler, and ``Allow``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import inflection
+from connexion.resolver import Resolver
+
+from tradepost.surfaces import surface_for
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class HandlerResolver(Resolver):  # type: ignore[misc]
+    """``PATCH /api/v1/trades/{tradeId}`` with ``operationId: updateTrade`` resolves to
+    ``handlers.trades.update_trade``: the module of the surface owning the path, the
+    operationId in snake_case."""
+
+    def resolve_operation_id(self, operation: Any) -> str:
+        module = surface_for(operation.path).name
+        return f"handlers.{module}.{inflection.underscore(operation.operation_id)}"
+
+
+class AllowedMethods:
+    """The methods the spec defines for a concrete path (Starlette reports only one route's)."""
+
+    def __init__(self, paths: dict[str, Any]) -> None:
+        self._routes = [(_template_regex(path), _methods(item)) for path, item in paths.items()]
+
+    def for_path(self, path: str) -> str:
+        methods: set[str] = set()
+        for pattern, defined in self._routes:
+            if pattern.fullmatch(path):
+                methods.update(defined)
+        if "GET" in methods:
+            methods.add("HEAD")
+        return ", ".join(sorted(methods))
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def _methods(item: dict[str, Any]) -> Iterable[str]:
+    return [method.upper() for method in item if method in HTTP_METHODS]

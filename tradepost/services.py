@@ -1,0 +1,24 @@
+"""What the lifespan builds once and every request reads: settings, database, caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tradepost.db import Database
+from tradepost.settings import Settings
+
+if TYPE_CHECKING:
+    from tradepost.auth import TokenVerifier
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenVerifier
+
+
+def services_of(scope: Any) -> Services:
+    services: Services = scope["state"]["services"]
+    return services
