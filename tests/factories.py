@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlmodel import select
 
-from models import trades
+from models import strategies, trades
+from models.customers import Customer, create_customer
+from models.strategies import StrategyPurchase
 from models.tokens import Principal
 from models.trades import Trade, TradeContext
 from tradepost.db import Database
@@ -35,3 +37,33 @@ def make_trade(db: Database, tenant: str = "TEN123", user: str = "USR456", **val
 def load_trade(db: Database, trade_id: str) -> Trade:
     with db.read() as session:
         return session.exec(select(Trade).where(Trade.id == trade_id)).one()
+
+
+def make_customer(
+    db: Database,
+    *,
+    tenant: str = "CUST1",
+    user: str = "example_user",
+    email: str = "customer@example.com",
+    password: str = "correct horse battery staple",
+) -> Customer:
+    with db.write() as session:
+        return create_customer(
+            session, tenant_id=tenant, username=user, email=email, password=password
+        )
+
+
+def make_strategy_purchase(
+    db: Database, tenant: str = "CUST1", user: str = "example_user", rows: int = 2
+) -> StrategyPurchase:
+    entries = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": 10.0 + h} for h in range(rows)]
+    owner = Principal(0, tenant, None, None)
+    with db.write() as session:
+        return strategies.submit_purchase(session, owner, user, entries)
+
+
+def load_strategy_purchase(db: Database, purchase_id: str) -> StrategyPurchase:
+    with db.read() as session:
+        return session.exec(
+            select(StrategyPurchase).where(StrategyPurchase.id == purchase_id)
+        ).one()

@@ -7,12 +7,16 @@ Exit codes: 0 success, 1 the operation failed (e.g. nothing to revoke), 2 bad ar
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
+
+from models.customers import create_customer, list_customers
 from models.tokens import list_tokens, mint_token, revoke_token
 from models.types import utcnow
 from tradepost import migrate
@@ -25,6 +29,12 @@ IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 def _identifier(value: str) -> str:
     if not re.match(IDENTIFIER, value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a valid identifier ({IDENTIFIER})")
+    return value
+
+
+def _email(value: str) -> str:
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value) or len(value) > 254:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an email address")
     return value
 
 
@@ -108,6 +118,38 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_customers_create(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    db = _database(args)
+    try:
+        with db.write() as session:
+            customer = create_customer(
+                session,
+                tenant_id=args.tenant,
+                username=args.user,
+                email=args.email,
+                password=password,
+            )
+    except IntegrityError:
+        print("a customer with this email, or this user in this tenant, exists", file=sys.stderr)
+        return 1
+    print(f"customer {customer.id}: {customer.email} is user {args.user} of tenant {args.tenant}")
+    return 0
+
+
+def cmd_customers_list(args: argparse.Namespace) -> int:
+    db = _database(args)
+    with db.read() as session:
+        rows = list_customers(session, tenant_id=args.tenant)
+    print("id\ttenant\tuser\temail\tcreated")
+    for row in rows:
+        print(f"{row.id}\t{row.tenant_id}\t{row.username}\t{row.email}\t{_when(row.created_at)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
@@ -144,6 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(func=cmd_tokens_revoke)
+
+    customers = commands.add_parser("customers", help="Strategies API customers").add_subparsers(
+        dest="customers_command", required=True
+    )
+    new_customer = customers.add_parser(
+        "create", help="create a customer who logs in with email and password"
+    )
+    new_customer.add_argument("--tenant", required=True, type=_identifier)
+    new_customer.add_argument("--user", required=True, type=_identifier, help="the {user} path")
+    new_customer.add_argument("--email", required=True, type=_email)
+    new_customer.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    new_customer.set_defaults(func=cmd_customers_create)
+    listing = customers.add_parser("list", help="list customers (never their passwords)")
+    listing.add_argument("--tenant", type=_identifier)
+    listing.set_defaults(func=cmd_customers_list)
     return parser
 
 

@@ -1,8 +1,9 @@
 """JSON in and out, strictly.
 
 Incoming bodies are parsed once, by the body validator, with rules a lenient parser
-would skip: UTF-8 only, no duplicate keys, no ``NaN``/``Infinity``, finite numbers of at
-most 100 digits. Integers beyond 64 bits become ``Decimal`` (still exact, and writable).
+would skip: UTF-8 only, no duplicate keys, no lone surrogates, no ``NaN``/``Infinity``,
+finite numbers of at most 100 digits and magnitudes within 1e-400..1e100. Integers
+beyond 64 bits become ``Decimal`` (still exact, and writable).
 Where the spec marks a number ``format: decimal`` fractions are parsed as ``Decimal`` too,
 so money never passes through binary floating point. Output goes through orjson;
 ``Decimal`` is written digit for digit.
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
 _MAX_NUMBER_LENGTH = 100
 
@@ -58,7 +61,7 @@ def _finite_decimal(text: str) -> Decimal:
     if len(text) > _MAX_NUMBER_LENGTH:
         raise JSONError(f"number {text[:20]}... is too long")
     value = Decimal(text)
-    if abs(value.adjusted()) > _MAX_NUMBER_LENGTH:
+    if not -400 <= value.adjusted() <= _MAX_NUMBER_LENGTH:  # floats reach 1e-324
         raise JSONError(f"number {text} out of range")
     return value
 
@@ -71,7 +74,7 @@ def loads(data: bytes, *, exact: bool = False) -> Any:
         raise JSONError(f"body is not valid UTF-8 (byte {exc.start})") from None
     parse_float: Callable[[str], Any] = _finite_decimal if exact else _finite_float
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_unique_object,
             parse_constant=_reject_constant,
@@ -82,6 +85,26 @@ def loads(data: bytes, *, exact: bool = False) -> Any:
         raise JSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JSONError("JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the value
+        _reject_lone_surrogates(value)
+    return value
+
+
+def _reject_lone_surrogates(value: Any) -> None:
+    """Escaped surrogate pairs are fine; a lone one is not text (nor storable)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JSONError("string contains a lone surrogate escape") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _default(value: Any) -> Any:
@@ -94,6 +117,11 @@ def format_decimal(value: Decimal) -> str:
     """Plain notation without trailing zeros: ``82500.10`` -> ``82500.1``, ``1E+3`` -> ``1000``."""
     text = format(value.normalize(), "f")
     return "0" if text in {"-0", "0"} else text
+
+
+def raw(serialised: str | bytes) -> Any:
+    """Already-serialised JSON, embedded as is by ``dumps`` (no re-parsing)."""
+    return orjson.Fragment(serialised)
 
 
 def dumps(value: Any) -> bytes:

@@ -53,7 +53,9 @@ def openapi_to_jsonschema(schema: Any) -> Any:
 def uses_decimal(schema: Any) -> bool:
     """True where the schema asks for exact numbers (``format: decimal``)."""
     if isinstance(schema, dict):
-        return schema.get("format") == "decimal" or any(uses_decimal(v) for v in schema.values())
+        return schema.get("format") == "decimal" or any(
+            uses_decimal(value) for key, value in schema.items() if key != "components"
+        )
     if isinstance(schema, list):
         return any(uses_decimal(v) for v in schema)
     return False
@@ -63,6 +65,8 @@ class CompiledSchema:
     """A schema compiled once; ``errors`` yields field-level errors."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
+        # Connexion hangs every component onto each schema; its $refs are resolved already.
+        schema = {key: value for key, value in schema.items() if key != "components"}
         self._validator = jsonschema_rs.Draft4Validator(
             openapi_to_jsonschema(schema), validate_formats=True, formats=EXTRA_FORMATS
         )
@@ -73,9 +77,22 @@ class CompiledSchema:
         return [error for raw in found for error in _field_errors(raw, location, prefix)]
 
 
+_COMBINATORS = (
+    jsonschema_rs.ValidationErrorKind.AnyOf,
+    jsonschema_rs.ValidationErrorKind.OneOfNotValid,
+)
+
+
 def _field_errors(raw: Any, location: str, prefix: str) -> Iterator[FieldError]:
     path = list(raw.instance_path)
     kind = raw.kind
+    if isinstance(kind, _COMBINATORS):
+        # When only one alternative accepts the value's type, its errors say what is wrong.
+        candidates = [branch for branch in kind.context if not _wrong_type(branch, path)]
+        if len(candidates) == 1:
+            for inner in candidates[0][:MAX_REPORTED_ERRORS]:
+                yield from _field_errors(inner, location, prefix)
+            return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         yield FieldError(location, format_path(prefix, [*path, kind.property]), "is required")
     elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
@@ -83,6 +100,14 @@ def _field_errors(raw: Any, location: str, prefix: str) -> Iterator[FieldError]:
             yield FieldError(location, format_path(prefix, [*path, name]), "is not allowed")
     else:
         yield FieldError(location, format_path(prefix, path), raw.message)
+
+
+def _wrong_type(branch: list[Any], path: list[Any]) -> bool:
+    return any(
+        isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Type)
+        and list(error.instance_path) == path
+        for error in branch
+    )
 
 
 def format_path(prefix: str, parts: Iterable[str | int]) -> str:

@@ -1,0 +1,152 @@
+"""Purchases of the Strategies API v0 and the rules for storing strategy outputs.
+
+Rules (also written in openapi.yaml):
+- A purchase belongs to one customer: a user (the path's ``{user}``) within a tenant.
+  A user-bound token acts only for its own user; a tenant-wide token for any user of its
+  tenant. Submitting for someone else is 403; another customer's purchase is 404.
+- Status moves freely between ``pending``, ``in_progress`` and ``failed``, and may become
+  ``completed``; a completed purchase stays completed (a PUT may restate its outputs, but
+  any other status is 409). An omitted ``status`` or ``error`` is left as it is.
+- ``outputs`` is stored exactly as sent (the structured per-model list, or any JSON object)
+  as serialised JSON, so reading it back never re-parses a year of data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.tokens import Principal
+from models.types import UTCDateTime, utcnow
+from tradepost import jsonio
+from tradepost.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
+
+STATUSES = ("pending", "in_progress", "completed", "failed")
+FINAL = "completed"
+
+
+class StrategyPurchase(SQLModel, table=True):
+    __tablename__ = "strategy_purchases"
+    __table_args__ = (Index("ix_strategy_purchases_owner", "tenant_id", "user_id", "pk"),)
+
+    pk: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
+    tenant_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    rows_json: str = Field(sa_column=Column(Text, nullable=False))
+    rows_uploaded: int
+    outputs_json: str | None = Field(default=None, sa_column=Column(Text))
+    version: int = Field(default=1)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+def authorize(principal: Principal, user: str) -> None:
+    """403 unless the principal may act for ``user``."""
+    if principal.user_id is not None and principal.user_id != user:
+        raise Forbidden("You do not have permission to perform this action.")
+
+
+def submit_purchase(
+    session: Session, principal: Principal, user: str, rows: list[dict[str, Any]]
+) -> StrategyPurchase:
+    authorize(principal, user)
+    now = utcnow()
+    purchase = StrategyPurchase(
+        id=str(uuid.uuid4()),
+        tenant_id=principal.tenant_id,
+        user_id=user,
+        status="pending",
+        error="",
+        rows_json=jsonio.dumps(rows).decode(),
+        rows_uploaded=len(rows),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(purchase)
+    session.flush()
+    return purchase
+
+
+def get_purchase(
+    session: Session, principal: Principal, user: str, purchase_id: str, *, lock: bool = False
+) -> StrategyPurchase:
+    """The one scoped getter: anything the principal may not see does not exist."""
+    if principal.user_id is not None and principal.user_id != user:
+        raise _not_found()
+    statement = select(StrategyPurchase).where(
+        StrategyPurchase.id == purchase_id,
+        StrategyPurchase.tenant_id == principal.tenant_id,
+        StrategyPurchase.user_id == user,
+    )
+    if lock:
+        statement = statement.with_for_update()
+    purchase = session.exec(statement).first()
+    if purchase is None:
+        raise _not_found()
+    return purchase
+
+
+def _not_found() -> NotFound:
+    return NotFound("Purchase not found.")
+
+
+def check_transition(current: str, new: str) -> None:
+    if current == FINAL and new != FINAL:
+        raise Conflict(f"A completed purchase cannot become {new!r}.")
+
+
+def update_purchase(
+    session: Session,
+    principal: Principal,
+    user: str,
+    purchase_id: str,
+    *,
+    outputs: Any,
+    status: str | None = None,
+    error: str | None = None,
+) -> StrategyPurchase:
+    serialised = _serialise_outputs(outputs)
+    purchase = get_purchase(session, principal, user, purchase_id, lock=True)
+    if status is not None:
+        check_transition(purchase.status, status)
+        purchase.status = status
+    if error is not None:
+        purchase.error = error
+    purchase.outputs_json = serialised
+    purchase.version += 1
+    purchase.updated_at = utcnow()
+    session.add(purchase)
+    session.flush()
+    return purchase
+
+
+def _serialise_outputs(outputs: Any) -> str:
+    try:
+        return jsonio.dumps(outputs).decode()
+    except jsonio.JSONError as exc:
+        raise InvalidRequest(
+            f"outputs cannot be stored: {exc}.",
+            fields=[FieldError("body", "outputs", f"cannot be stored: {exc}")],
+        ) from None
+
+
+def outputs_of(purchase: StrategyPurchase, idmodel: int | None = None) -> Any:
+    """The stored outputs, ready for ``jsonio.dumps``; ``idmodel`` keeps one model's entry."""
+    if purchase.outputs_json is None:
+        return []
+    if idmodel is None:
+        return jsonio.raw(purchase.outputs_json)
+    outputs = jsonio.loads(purchase.outputs_json.encode())
+    if isinstance(outputs, list):
+        return [entry for entry in outputs if entry.get("idmodel") == idmodel]
+    return outputs
