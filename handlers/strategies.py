@@ -68,16 +68,9 @@ async def get_strategy_purchase(
 async def update_strategy_purchase(
     username: str, purchase_id: str, token_info: dict[str, Any]
 ) -> Any:
-    update = body()
     with services().db.write() as session:
         purchase = strategies.update_purchase(
-            session,
-            principal(token_info),
-            username,
-            purchase_id,
-            outputs=update["outputs"],
-            status=update.get("status"),
-            error=update.get("error"),
+            session, principal(token_info), username, purchase_id, body()
         )
     return json_response(
         {

@@ -106,16 +106,16 @@ def check_transition(current: str, new: str) -> None:
 
 
 def update_purchase(
-    session: Session,
-    principal: Principal,
-    user: str,
-    purchase_id: str,
-    *,
-    outputs: Any,
-    status: str | None = None,
-    error: str | None = None,
+    session: Session, principal: Principal, user: str, purchase_id: str, update: dict[str, Any]
 ) -> StrategyPurchase:
-    serialised = _serialise_outputs(outputs)
+    """Store ``update["outputs"]`` (and ``status``/``error`` when present).
+
+    ``outputs`` is popped from ``update`` and serialised first, so that a year of parsed
+    outputs is freed before the row is written.
+    """
+    serialised = _serialise_outputs(update.pop("outputs"))
+    status: str | None = update.get("status")
+    error: str | None = update.get("error")
     purchase = get_purchase(session, principal, user, purchase_id, lock=True)
     if status is not None:
         check_transition(purchase.status, status)
@@ -132,6 +132,8 @@ def update_purchase(
 
 def _serialise_outputs(outputs: Any) -> str:
     try:
+        if isinstance(outputs, dict):  # structured outputs are bounded by the schema
+            jsonio.require_finite(outputs)
         return jsonio.dumps(outputs).decode()
     except jsonio.JSONError as exc:
         raise InvalidRequest(
@@ -146,7 +148,7 @@ def outputs_of(purchase: StrategyPurchase, idmodel: int | None = None) -> Any:
         return []
     if idmodel is None:
         return jsonio.raw(purchase.outputs_json)
-    outputs = jsonio.loads(purchase.outputs_json.encode())
+    outputs = jsonio.loads(purchase.outputs_json)
     if isinstance(outputs, list):
         return [entry for entry in outputs if entry.get("idmodel") == idmodel]
     return outputs

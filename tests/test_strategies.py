@@ -306,17 +306,29 @@ class TestUpdate:
         message = error_of(client.put(update_url(purchase.id), json=body, headers=auth), 400)
         assert '"outputs[0].value.MID4"' in message
 
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            (b'{"outputs": {"score": NaN}}', "not valid JSON"),
+            (b'{"outputs": {"score": 1e999}}', '"outputs"'),
+            (
+                b'{"outputs": [{"idmodel": 1, "value": {"MD": [{"datetime": "2025-01-15 00:00",'
+                b' "purchase_percentage": 1e999, "sale_percentage": 0}]}}]}',
+                '"outputs[0].value.MD[0].purchase_percentage"',
+            ),
+        ],
+    )
     def test_non_finite_numbers_are_refused(
-        self, client: Any, db: Database, auth: dict[str, str]
+        self, client: Any, db: Database, auth: dict[str, str], raw: bytes, expected: str
     ) -> None:
         purchase = make_strategy_purchase(db)
-        raw = b'{"outputs": {"score": NaN}}'
         response = client.put(
             update_url(purchase.id),
             content=raw,
             headers={**auth, "Content-Type": "application/json"},
         )
-        assert "not valid JSON" in error_of(response, 400)
+        assert expected in error_of(response, 400)
+        assert load_strategy_purchase(db, purchase.id).outputs_json is None
 
     def test_free_form_outputs_cannot_nest_without_bound(
         self, client: Any, db: Database, auth: dict[str, str]

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from models.tokens import Principal
 from tradepost import jsonio
 from tradepost.services import Services, services_of
-from tradepost.validation import parsed_body
+from tradepost.validation import take_body
 
 
 def services() -> Services:
@@ -18,8 +18,8 @@ def services() -> Services:
 
 
 def body() -> Any:
-    """The JSON body, already parsed and validated against the spec."""
-    return parsed_body(request.scope)
+    """The JSON body, already parsed and validated against the spec (read it once)."""
+    return take_body(request.scope)
 
 
 def header(name: str) -> str | None:

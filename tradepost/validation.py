@@ -2,7 +2,7 @@
 
 Connexion builds a fresh Draft4 validator for every request and parses the body twice.
 Here each schema is compiled once with jsonschema-rs; the body is read, parsed and checked
-once, and the parsed value is handed to the handler through ``scope["state"]["json"]``.
+once, and the parsed value is handed to the handler through the request state.
 Every error names its field, so each surface can render it in its own format.
 """
 
@@ -19,7 +19,7 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from connexion.validators.form_data import FormDataValidator, MultiPartFormDataValidator
 from starlette.datastructures import Headers
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
 from tradepost import jsonio
 from tradepost.errors import FieldError, InvalidRequest, UnsupportedMediaType
@@ -138,23 +138,27 @@ class _SchemaCache:
 _schemas = _SchemaCache()
 
 
-def parsed_body(scope: Scope) -> Any:
-    return scope.get("state", {}).get("json")
+_BODY = "json_body"
+
+
+def take_body(scope: Scope) -> Any:
+    """The parsed, validated body; taken out of the scope so it is freed with the handler."""
+    return scope.get("state", {}).pop(_BODY, None)
 
 
 class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
-    """Reads, parses and validates a JSON body once; the handler gets the parsed value."""
+    """Reads, parses and validates a JSON body once; the handler takes the parsed value.
+
+    The raw bytes are not replayed downstream (nothing there reads them), so a 50 MB body
+    is held once, as parsed objects, and freed as soon as the handler is done with it.
+    """
 
     def __init__(self, *, schema: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(schema=schema, **kwargs)
         self._compiled = _schemas.get(schema)
 
     async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
-        messages, raw = await _read_body(receive)
-        headers = Headers(scope=scope)
-        if raw and "content-type" not in headers:
-            raise UnsupportedMediaType("A request with a body must have a Content-Type header.")
-        body = self._decode(raw)
+        body = self._decode(await _read_body(receive), scope)
         if body is None and not self._nullable:
             if self._required:
                 raise InvalidRequest(
@@ -165,14 +169,18 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             errors = self._compiled.errors(body, location="body")
             if errors:
                 raise InvalidRequest("Request body is invalid.", fields=errors)
-        scope.setdefault("state", {})["json"] = body
-        return self._insert_messages(receive, messages=messages), scope
+        scope.setdefault("state", {})[_BODY] = body
+        return _empty_body, scope
 
-    def _decode(self, raw: bytes) -> Any:
+    def _decode(self, raw: bytearray, scope: Scope) -> Any:
         if not raw:
             return None
+        if "content-type" not in Headers(scope=scope):
+            raise UnsupportedMediaType("A request with a body must have a Content-Type header.")
         try:
-            return jsonio.loads(raw, exact=self._compiled.exact_numbers)
+            text = jsonio.decode_utf8(raw)
+            raw.clear()  # hold the body once: as text, then as parsed values
+            return jsonio.loads(text, exact=self._compiled.exact_numbers)
         except jsonio.JSONError as exc:
             raise InvalidRequest(
                 f"Request body is not valid JSON: {exc}.",
@@ -180,19 +188,21 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             ) from None
 
 
-async def _read_body(receive: Receive) -> tuple[list[Any], bytes]:
+async def _read_body(receive: Receive) -> bytearray:
     """The whole body, chunked or not (Connexion treats a missing Content-Length as empty)."""
-    messages = []
-    chunks = []
+    body = bytearray()
     more_body = True
     while more_body:
         message = await receive()
-        messages.append(message)
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        body += message.get("body", b"")
         more_body = message.get("more_body", False)
-    return messages, b"".join(chunks)
+    return body
+
+
+async def _empty_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class CompiledParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -257,4 +267,4 @@ VALIDATOR_MAP = {
     ),
 }
 
-__all__ = ["VALIDATOR_MAP", "CompiledSchema", "format_path", "parsed_body"]
+__all__ = ["VALIDATOR_MAP", "CompiledSchema", "format_path", "take_body"]
