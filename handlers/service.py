@@ -1,11 +1,46 @@
-"""The service's own endpoints."""
+"""The service's own endpoints: liveness, readiness, metrics."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tradepost.http import json_response
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import Response
+
+from tradepost import migrate
+from tradepost.http import json_response, services
 
 
 async def healthz() -> Any:
     return json_response({"status": "ok"})
+
+
+async def readyz() -> Any:
+    expected = migrate.head()
+    try:
+        current = migrate.current(services().db.engine)
+    except SQLAlchemyError:
+        return json_response(
+            {
+                "status": "unavailable",
+                "database": "unreachable",
+                "migration": None,
+                "expectedMigration": expected,
+            },
+            503,
+        )
+    ready = current == expected
+    return json_response(
+        {
+            "status": "ok" if ready else "unavailable",
+            "database": "ok",
+            "migration": current,
+            "expectedMigration": expected,
+        },
+        200 if ready else 503,
+    )
+
+
+async def metrics() -> Any:
+    exporter = services().metrics
+    return Response(exporter.render(), media_type=exporter.content_type)

@@ -71,11 +71,14 @@ def pg_database() -> str:
     return PG_URL
 
 
-def _truncate_all(url: str) -> None:
+def truncate_all(url: str) -> None:
     engine = create_db_engine(Settings(database_url=url))
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :head"), {"head": migrate.head()}
+        )
     engine.dispose()
 
 
@@ -86,7 +89,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_database")
-    _truncate_all(url)
+    truncate_all(url)
     return url
 
 

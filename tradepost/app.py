@@ -20,6 +20,7 @@ from tradepost import migrate
 from tradepost.auth import TokenVerifier
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
+from tradepost.metrics import Metrics
 from tradepost.middleware import BodyLimit, RequestContext, request_id_of
 from tradepost.routing import AllowedMethods, HandlerResolver
 from tradepost.services import Services
@@ -32,20 +33,22 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 logger = logging.getLogger("tradepost")
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings))
+    metrics.watch_pool(db.engine)
     tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
-    return Services(settings=settings, db=db, tokens=tokens)
+    return Services(settings=settings, db=db, tokens=tokens, metrics=metrics)
 
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings()
     spec = yaml.safe_load(SPEC_PATH.read_text())
     allowed = AllowedMethods(spec["paths"])
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
-        services = build_services(settings)
+        services = build_services(settings, metrics)
         if settings.migrate_on_start:
             migrate.upgrade(services.db.write_engine)
         try:
@@ -62,10 +65,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         surface = surface_for(request.url.path)
         return surface.render_error(error, request_id_of(request.scope))
 
+    resolver = HandlerResolver()
     app = AsyncApp(__name__, lifespan=lifespan)
     app.add_api(
         spec,
-        resolver=HandlerResolver(),
+        resolver=resolver,
         validator_map=VALIDATOR_MAP,
         validate_responses=settings.validate_responses,
         strict_validation=True,
@@ -77,5 +81,10 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(
         BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
     )
-    app.add_middleware(RequestContext, MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RequestContext,
+        MiddlewarePosition.BEFORE_EXCEPTION,
+        metrics=metrics,
+        operation_ids=resolver.spec_operation_ids,
+    )
     return app

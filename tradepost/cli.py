@@ -11,12 +11,15 @@ import getpass
 import os
 import re
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from models.customers import create_customer, list_customers
+from models.tenants import tenant_counts
 from models.tokens import list_tokens, mint_token, revoke_token
 from models.types import utcnow
 from tradepost import migrate
@@ -32,18 +35,29 @@ def _identifier(value: str) -> str:
     return value
 
 
+def _positive(value: str) -> int:
+    number = int(value) if value.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
 def _email(value: str) -> str:
     if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value) or len(value) > 254:
         raise argparse.ArgumentTypeError(f"{value!r} is not an email address")
     return value
 
 
-def _database(args: argparse.Namespace) -> Database:
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[Database]:
     settings = Settings()
     db = Database(create_db_engine(settings))
-    if args.command != "db" and settings.migrate_on_start:
-        migrate.upgrade(db.write_engine)
-    return db
+    try:
+        if args.command != "db" and settings.migrate_on_start:
+            migrate.upgrade(db.write_engine)
+        yield db
+    finally:
+        db.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -52,6 +66,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tradepost.logs import uvicorn_log_config
 
     settings = Settings()
+    if settings.migrate_on_start:
+        migrate.upgrade(Database(create_db_engine(settings)).write_engine)
+    if args.workers > 1:
+        # Each worker writes its metrics here; /metrics in any worker sums them all.
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tradepost-metrics-")
+        )
     uvicorn.run(
         "tradepost.app:create_app",
         factory=True,
@@ -66,33 +87,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    db = _database(args)
-    migrate.upgrade(db.write_engine, args.revision)
-    print(f"database at {migrate.current(db.engine)}")
+    with _database(args) as db:
+        migrate.upgrade(db.write_engine, args.revision)
+        print(f"database at {migrate.current(db.engine)}")
     return 0
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
-    db = _database(args)
-    current, head = migrate.current(db.engine), migrate.head()
+    with _database(args) as db:
+        current, head = migrate.current(db.engine), migrate.head()
     print(f"current {current} head {head}")
     return 0 if current == head else 1
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
-    db = _database(args)
-    expires = utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None
-    with db.write() as session:
-        token, _row = mint_token(
-            session, tenant_id=args.tenant, user_id=args.user, expires_at=expires
+    with _database(args) as db:
+        expires = (
+            utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None
         )
+        with db.write() as session:
+            token, _row = mint_token(
+                session, tenant_id=args.tenant, user_id=args.user, expires_at=expires
+            )
     print(token)
     return 0
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
-    db = _database(args)
-    with db.read() as session:
+    with _database(args) as db, db.read() as session:
         rows = list_tokens(session, tenant_id=args.tenant)
     print("id\tprefix\ttenant\tuser\tkind\tcreated\texpires\trevoked")
     for row in rows:
@@ -108,8 +130,7 @@ def _when(value: object) -> str:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    db = _database(args)
-    with db.write() as session:
+    with _database(args) as db, db.write() as session:
         revoked = revoke_token(session, args.id)
     if not revoked:
         print(f"no active token with id {args.id}", file=sys.stderr)
@@ -123,30 +144,41 @@ def cmd_customers_create(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("the password must have at least 8 characters", file=sys.stderr)
         return 2
-    db = _database(args)
-    try:
-        with db.write() as session:
-            customer = create_customer(
-                session,
-                tenant_id=args.tenant,
-                username=args.user,
-                email=args.email,
-                password=password,
+    with _database(args) as db:
+        try:
+            with db.write() as session:
+                customer = create_customer(
+                    session,
+                    tenant_id=args.tenant,
+                    username=args.user,
+                    email=args.email,
+                    password=password,
+                )
+        except IntegrityError:
+            print(
+                "a customer with this email, or this user in this tenant, exists", file=sys.stderr
             )
-    except IntegrityError:
-        print("a customer with this email, or this user in this tenant, exists", file=sys.stderr)
-        return 1
+            return 1
     print(f"customer {customer.id}: {customer.email} is user {args.user} of tenant {args.tenant}")
     return 0
 
 
 def cmd_customers_list(args: argparse.Namespace) -> int:
-    db = _database(args)
-    with db.read() as session:
+    with _database(args) as db, db.read() as session:
         rows = list_customers(session, tenant_id=args.tenant)
     print("id\ttenant\tuser\temail\tcreated")
     for row in rows:
         print(f"{row.id}\t{row.tenant_id}\t{row.username}\t{row.email}\t{_when(row.created_at)}")
+    return 0
+
+
+def cmd_tenants_list(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.read() as session:
+        counts = tenant_counts(session)
+    tables = sorted({table for per_tenant in counts.values() for table in per_tenant})
+    print("\t".join(["tenant", *tables]))
+    for tenant in sorted(counts):
+        print("\t".join([tenant, *(str(counts[tenant].get(t, 0)) for t in tables)]))
     return 0
 
 
@@ -158,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=_positive, default=1)
     serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds")
     serve.set_defaults(func=cmd_serve)
 
@@ -203,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = customers.add_parser("list", help="list customers (never their passwords)")
     listing.add_argument("--tenant", type=_identifier)
     listing.set_defaults(func=cmd_customers_list)
+
+    tenants = commands.add_parser("tenants", help="tenants and what they hold").add_subparsers(
+        dest="tenants_command", required=True
+    )
+    tenants.add_parser("list", help="every tenant with its row counts per table").set_defaults(
+        func=cmd_tenants_list
+    )
     return parser
 
 

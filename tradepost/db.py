@@ -37,6 +37,7 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
     )
 
 

@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradepost.errors import InvalidRequest, PayloadTooLarge
+from tradepost.metrics import Metrics
 from tradepost.surfaces import OFFSETS, surface_for
 
 access_log = logging.getLogger("tradepost.access")
@@ -35,8 +36,10 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, operation_ids: dict[str, str]) -> None:
         self.app = app
+        self.metrics = metrics
+        self.operation_ids = operation_ids  # Connexion's resolved name -> spec operationId
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,27 +67,37 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _log_request(scope, state, extensions, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            resolved = extensions.get("connexion_routing", {}).get("operation_id")
+            operation = self.operation_ids.get(resolved, resolved)
+            self.metrics.observe(operation, scope["method"], status, seconds)
+            _log_request(scope, state, operation, status, seconds)
 
 
 def _log_request(
-    scope: Scope, state: dict[str, Any], extensions: dict[str, Any], status: int, seconds: float
+    scope: Scope, state: dict[str, Any], operation: str | None, status: int, seconds: float
 ) -> None:
+    """One line per request; never headers or bodies, so never a credential."""
     if not access_log.isEnabledFor(logging.INFO):
         return
+    duration_ms = round(seconds * 1000, 3)
     access_log.info(
-        "%s %s %s",
+        "%s %s %s %.1fms op=%s principal=%s request_id=%s",
         scope["method"],
         scope["path"],
         status,
+        duration_ms,
+        operation or "-",
+        state.get("principal") or "-",
+        state.get("request_id"),
         extra={
             "request_id": state.get("request_id"),
             "method": scope["method"],
             "path": scope["path"],
-            "operation_id": extensions.get("connexion_routing", {}).get("operation_id"),
+            "operation_id": operation,
             "principal": state.get("principal"),
             "status": status,
-            "duration_ms": round(seconds * 1000, 3),
+            "duration_ms": duration_ms,
         },
     )
 

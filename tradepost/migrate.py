@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -36,7 +37,9 @@ def revision(engine: Engine, message: str) -> None:
         command.revision(config, message=message, autogenerate=True)
 
 
+@cache
 def head() -> str | None:
+    """The newest revision shipped with this code (read once per process)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 

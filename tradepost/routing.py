@@ -19,9 +19,15 @@ class HandlerResolver(Resolver):  # type: ignore[misc]
     ``handlers.trades.update_trade``: the module of the surface owning the path, the
     operationId in snake_case."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec_operation_ids: dict[str, str] = {}  # handler path -> spec operationId
+
     def resolve_operation_id(self, operation: Any) -> str:
         module = surface_for(operation.path).name
-        return f"handlers.{module}.{inflection.underscore(operation.operation_id)}"
+        handler = f"handlers.{module}.{inflection.underscore(operation.operation_id)}"
+        self.spec_operation_ids[handler] = operation.operation_id
+        return handler
 
 
 class AllowedMethods:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradepost.db import Database
+from tradepost.metrics import Metrics
 from tradepost.settings import Settings
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     db: Database
     tokens: TokenVerifier
+    metrics: Metrics
 
 
 def services_of(scope: Any) -> Services:

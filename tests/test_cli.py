@@ -1,0 +1,140 @@
+"""The ``tradepost`` command: output scripts rely on, and exit codes."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from models.tokens import find_token, hash_token
+from tradepost.cli import main
+from tradepost.db import Database
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("TRADEPOST_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRADEPOST_AUTO_MIGRATE", "false")
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        monkeypatch.setattr("sys.stderr", err)
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def test_tokens_create_prints_the_token_alone(cli: Any, db: Database) -> None:
+    code, out, _ = cli("tokens", "create", "--tenant", "TEN123", "--user", "USR456")
+    assert code == 0
+    token = out.strip()
+    assert out == token + "\n"
+    with db.read() as session:
+        row = find_token(session, hash_token(token))
+    assert row is not None
+    assert (row.tenant_id, row.user_id) == ("TEN123", "USR456")
+    assert token not in row.token_hash
+
+
+def test_tokens_list_and_revoke(cli: Any) -> None:
+    cli("tokens", "create", "--tenant", "TEN123")
+    code, out, _ = cli("tokens", "list", "--tenant", "TEN123")
+    assert code == 0
+    assert out.splitlines()[1].split("\t")[2] == "TEN123"
+    assert cli("tokens", "revoke", "1")[0] == 0
+    assert cli("tokens", "revoke", "1")[0] == 1  # already revoked
+    assert cli("tokens", "revoke", "999")[0] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tokens", "create"),
+        ("tokens", "create", "--tenant", "has space"),
+        ("tokens", "revoke", "x"),
+        ("serve", "--workers", "0"),
+        ("frobnicate",),
+        ("customers", "create", "--tenant", "T", "--user", "u", "--email", "not-an-email"),
+    ],
+)
+def test_bad_arguments_exit_2(cli: Any, args: tuple[str, ...]) -> None:
+    code, _, err = cli(*args)
+    assert code == 2
+    assert "error" in err
+
+
+def test_customers_and_tenants(cli: Any) -> None:
+    created = cli(
+        "customers",
+        "create",
+        "--tenant",
+        "CUST1",
+        "--user",
+        "example_user",
+        "--email",
+        "a@example.com",
+        "--password-stdin",
+        stdin="long enough\n",
+    )
+    assert created[0] == 0
+    again = cli(
+        "customers",
+        "create",
+        "--tenant",
+        "CUST1",
+        "--user",
+        "other",
+        "--email",
+        "A@example.com",
+        "--password-stdin",
+        stdin="long enough\n",
+    )
+    assert again[0] == 1
+    short = cli(
+        "customers",
+        "create",
+        "--tenant",
+        "CUST1",
+        "--user",
+        "x",
+        "--email",
+        "x@example.com",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert short[0] == 2
+    cli("tokens", "create", "--tenant", "CUST1")
+    code, out, _ = cli("tenants", "list")
+    assert code == 0
+    header, row = out.splitlines()
+    assert dict(zip(header.split("\t"), row.split("\t"), strict=True)) == {
+        "tenant": "CUST1",
+        "api_tokens": "1",
+        "customers": "1",
+    }
+
+
+def test_db_current_reports_the_head(cli: Any) -> None:
+    code, out, _ = cli("db", "current")
+    assert code == 0
+    assert out.split()[1] == out.split()[3]
+
+
+def test_every_command_has_help(cli: Any) -> None:
+    for command in (
+        ("serve",),
+        ("db", "upgrade"),
+        ("tokens", "create"),
+        ("customers", "list"),
+        ("tenants", "list"),
+    ):
+        code, out, _ = cli(*command, "--help")
+        assert code == 0
+        assert "usage: tradepost" in out

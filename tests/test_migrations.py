@@ -1,0 +1,42 @@
+"""The schema comes only from migrations, and they match the models exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from models.tokens import hash_token, mint_token
+from tests.factories import make_trade
+from tradepost import migrate
+from tradepost.db import Database, create_db_engine
+from tradepost.settings import Settings
+
+
+def test_migrations_produce_exactly_the_models(db: Database) -> None:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_upgrading_from_the_first_migration_keeps_data(tmp_path: Path) -> None:
+    engine = create_db_engine(Settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
+    db = Database(engine)
+    migrate.upgrade(db.write_engine, "0001")
+    with db.write() as session:
+        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+    trade = make_trade(db, quantity=Decimal("82500.10"))
+    migrate.upgrade(db.write_engine)
+    assert migrate.is_current(engine)
+    with db.read() as session:
+        digest = session.execute(text("SELECT token_hash FROM api_tokens")).scalar_one()
+        quantity = session.execute(
+            text("SELECT quantity FROM trades WHERE id = :id"), {"id": trade.id}
+        ).scalar_one()
+    assert digest == hash_token(token)
+    assert Decimal(quantity) == Decimal("82500.10")
+    engine.dispose()

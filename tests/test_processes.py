@@ -1,0 +1,94 @@
+"""Several server processes on one PostgreSQL database behave as one service."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models.tokens import mint_token
+from tests.conftest import truncate_all
+from tests.servers import Server, running_server
+from tradepost.db import Database, create_db_engine
+from tradepost.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+TRADE = {"productId": "p", "quantity": 10, "indicativeUnitPrice": 5, "productUnitType": "Units"}
+
+
+def stops_gracefully(server: Server) -> bool:
+    """uvicorn finishes in-flight work, then re-raises SIGTERM so the exit status shows it."""
+    return server.stop() in (0, -signal.SIGTERM) and "Application shutdown complete" in (
+        server.log.read_text()
+    )
+
+
+@pytest.mark.postgres
+def test_writes_through_either_process_are_visible_through_both(
+    pg_database: str, tmp_path: Path
+) -> None:
+    truncate_all(pg_database)
+    db = Database(create_db_engine(Settings(database_url=pg_database)))
+    with db.write() as session:
+        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+    db.dispose()
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "tenantId": "TEN123",
+        "userId": "USR456",
+        "countryCode": "US",
+    }
+    with (
+        running_server(pg_database, tmp_path) as first,
+        running_server(pg_database, tmp_path) as second,
+    ):
+        servers = [first, second]
+
+        def create_then_update(i: int) -> tuple[str, int]:
+            writer, other = servers[i % 2], servers[(i + 1) % 2]
+            created = httpx.post(f"{writer.url}/api/v1/trades", json=TRADE, headers=headers)
+            assert created.status_code == 201, created.text
+            trade_id = created.json()["tradeId"]
+            updated = httpx.patch(
+                f"{other.url}/api/v1/trades/{trade_id}", json={"quantity": i}, headers=headers
+            )
+            assert updated.status_code == 200, updated.text
+            return trade_id, i
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            written = list(pool.map(create_then_update, range(40)))
+
+        for trade_id, quantity in written:
+            for server in servers:
+                trade = httpx.get(f"{server.url}/api/v1/trades/{trade_id}", headers=headers).json()
+                assert (trade["quantity"], trade["version"]) == (quantity, 2)
+        listed = httpx.get(f"{first.url}/api/v1/trades?limit=100", headers=headers).json()
+        assert len(listed["items"]) == 40
+        assert stops_gracefully(first)
+        assert stops_gracefully(second)
+
+
+def test_metrics_add_up_over_worker_processes(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'workers.db'}"
+    with running_server(database, tmp_path, "--workers", "2") as server:
+        wait_for(lambda: server.log.read_text().count("Application startup complete") == 2)
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(30):
+                assert client.get("/readyz").status_code == 200
+            scrapes = [client.get("/metrics").text for _ in range(4)]
+        line = 'tradepost_requests_total{method="GET",operation="readyz",status="200"} 30.0'
+        assert all(line in scrape.splitlines() for scrape in scrapes)
+        assert stops_gracefully(server)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
