@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck check-spec clean
+SPECTRAL := tools/spectral/node_modules/.bin/spectral
+
+.PHONY: install run test lint typecheck check-spec lint-spec clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +23,8 @@ run: install
 	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
 	$(BIN)/tradepost serve --host 127.0.0.1 --port 8000
 
-## test: lint, types, spec validity and the whole test suite
-test: install lint typecheck check-spec
+## test: lint, types, spec validity and lint, and the whole test suite
+test: install lint typecheck check-spec lint-spec
 	$(BIN)/pytest
 
 lint: install
@@ -35,5 +37,13 @@ typecheck: install
 check-spec: install
 	$(BIN)/openapi-spec-validator --validation-errors all openapi.yaml
 
+$(SPECTRAL): tools/spectral/package.json tools/spectral/package-lock.json
+	npm ci --prefix tools/spectral --no-audit --no-fund --silent
+	touch $@
+
+## lint-spec: Spectral's OpenAPI rules (pinned in tools/spectral), no warning tolerated
+lint-spec: $(SPECTRAL)
+	$(SPECTRAL) lint openapi.yaml --ruleset .spectral.yaml --fail-severity=hint
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info tools/spectral/node_modules
