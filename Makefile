@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 
 SPECTRAL := tools/spectral/node_modules/.bin/spectral
 
-.PHONY: install run test lint typecheck check-spec lint-spec clean
+.PHONY: install browser run test lint typecheck check-spec lint-spec clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ run: install
 	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
 	$(BIN)/tradepost serve --host 127.0.0.1 --port 8000
 
+## browser: Debian's chromium, which the Swagger UI test drives through Playwright
+browser:
+	@command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 ## test: lint, types, spec validity and lint, and the whole test suite
-test: install lint typecheck check-spec lint-spec
+test: install browser lint typecheck check-spec lint-spec
 	$(BIN)/pytest
 
 lint: install
