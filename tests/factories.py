@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlmodel import select
 
-from models import strategies, trades
+from models import offsets, strategies, trades
 from models.customers import Customer, create_customer
+from models.offsets import OffsetPurchase, OffsetQuote, PriceList
 from models.strategies import StrategyPurchase
 from models.tokens import Principal
 from models.trades import Trade, TradeContext
@@ -67,3 +69,42 @@ def load_strategy_purchase(db: Database, purchase_id: str) -> StrategyPurchase:
         return session.exec(
             select(StrategyPurchase).where(StrategyPurchase.id == purchase_id)
         ).one()
+
+
+PRICES = PriceList(
+    per_tonne={"EUR": 1500, "USD": 1650},
+    quote_lifetime=timedelta(minutes=15),
+    checkout_url="https://checkout.example.com/pay",
+)
+
+
+def client_principal(tenant: str) -> Principal:
+    return Principal(0, tenant, None, None)
+
+
+def make_quote(
+    db: Database, tenant: str = "CLIENT1", quantity: str = "42", unit: str = "tonne"
+) -> OffsetQuote:
+    with db.write() as session:
+        return offsets.create_quote(
+            session,
+            client_principal(tenant),
+            PRICES,
+            quantity=Decimal(quantity),
+            unit=unit,
+            currency="EUR",
+        )
+
+
+def make_offset_purchase(db: Database, tenant: str = "CLIENT1", **values: Any) -> OffsetPurchase:
+    quote = make_quote(db, tenant)
+    with db.write() as session:
+        purchase, _created = offsets.create_purchase(
+            session, client_principal(tenant), {"pricing": quote.id, **values}, PRICES
+        )
+        return purchase
+
+
+def load_offset_purchase(db: Database, purchase_id: str) -> OffsetPurchase:
+    with db.read() as session:
+        return session.exec(select(OffsetPurchase).where(OffsetPurchase.id == purchase_id)).one()

@@ -25,6 +25,7 @@ from tradepost.app import SPEC_PATH
 pytestmark = pytest.mark.slow
 
 GENERATOR = str(Path(sys.executable).with_name("openapi-python-client"))
+GENERATOR_CONFIG = SPEC_PATH.parent / "tools" / "openapi-python-client.yaml"
 DOCUMENTED_TRADE_UPDATE = {
     "productId": "newProd123",
     "description": "Updated quality crude oil",
@@ -53,6 +54,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
             str(SPEC_PATH),
             "--meta",
             "none",
+            "--config",
+            str(GENERATOR_CONFIG),
             "--output-path",
             str(out / "tradepost_client"),
         ],
@@ -254,3 +257,103 @@ def strategies_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
     assert refused.status_code == 400
     assert isinstance(refused.parsed, models.StrategiesError)
     assert "purchase_percentage" in refused.parsed.error
+
+
+DOCUMENTED_PURCHASE_UPDATE = {
+    "confirmation_document": {
+        "full_name": "string",
+        "address": {
+            "city": "string",
+            "country": "DE",
+            "line1": "string",
+            "line2": "string",
+            "postal_code": "string",
+            "state": "string",
+        },
+        "email": "hello@example.com",
+        "on_behalf_of": {
+            "full_name": "string",
+            "address": {
+                "city": "string",
+                "country": "DE",
+                "line1": "string",
+                "line2": "string",
+                "postal_code": "string",
+                "state": "string",
+            },
+        },
+        "locale": "en",
+    },
+    "certificate_document": {
+        "full_name": "string",
+        "email": "hello@example.com",
+        "flags": ["with_attribution"],
+        "locale": "en",
+    },
+    "expand": ["files"],
+    "metadata": {},
+    "external_reference": "string",
+}
+
+
+def test_offsets_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
+    live, token = server
+    models = module(generated, "models")
+    api = {
+        op: module(generated, f"api.offsets.{op}")
+        for op in (
+            "get_pricing",
+            "create_purchase",
+            "get_purchase",
+            "update_purchase",
+            "cancel_purchase",
+            "download_file",
+        )
+    }
+    with generated.AuthenticatedClient(base_url=live.url, token=token) as client:
+        offsets_scenario(api, models, client)
+
+
+def offsets_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
+    quote = api["get_pricing"].sync(client=client, carbon_quantity=42.0)
+    assert isinstance(quote, models.OffsetPricing)
+    assert quote.total == 63000
+
+    created = api["create_purchase"].sync_detailed(
+        client=client, body=models.OffsetPurchaseCreate(pricing=quote.id)
+    )
+    assert created.status_code == 201
+    purchase = created.parsed
+    assert isinstance(purchase, models.OffsetPurchase)
+    assert purchase.state == models.OffsetState.RESERVED
+
+    read = api["get_purchase"].sync(client=client, id=purchase.id)
+    assert read.to_dict() == purchase.to_dict()
+
+    updated = api["update_purchase"].sync(
+        client=client,
+        id=purchase.id,
+        body=models.OffsetPurchaseUpdate.from_dict(DOCUMENTED_PURCHASE_UPDATE),
+    )
+    assert isinstance(updated, models.OffsetPurchase)
+    assert updated.external_reference == "string"
+    certificate = next(f for f in updated.files if f.purpose.value == "certificate_document")
+    pdf = api["download_file"].sync(client=client, id=certificate.id)
+    assert pdf.payload.read().startswith(b"%PDF-")
+
+    by_reference = api["get_purchase"].sync(client=client, id="string")
+    assert by_reference.id == purchase.id
+
+    refused = api["update_purchase"].sync_detailed(
+        client=client,
+        id=purchase.id,
+        body=models.OffsetPurchaseUpdate.from_dict({"metadata": {"k": "v" * 501}}),
+    )
+    assert refused.status_code == 400
+    [error] = refused.parsed
+    assert isinstance(error, models.OffsetErrorItem)
+    assert error.code == "field_validation_error"
+    assert error.source.attribute == "metadata.k"
+
+    cancelled = api["cancel_purchase"].sync(client=client, id="string")
+    assert cancelled.state == models.OffsetState.CANCELED

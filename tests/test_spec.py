@@ -40,3 +40,12 @@ def test_operation_ids_are_unique_camel_case() -> None:
     ]
     assert len(ids) == len(set(ids))
     assert all(i[0].islower() and "_" not in i and "." not in i for i in ids)
+
+
+def test_fuzz_hooks_know_every_key_rule() -> None:
+    from tests.fuzz_hooks import KEY_RULES, keys_follow_rules
+
+    assert set(KEY_RULES) == {"metadata"}
+    assert keys_follow_rules({"metadata": {"k" * 40: "v"}})
+    assert not keys_follow_rules({"metadata": {"k" * 41: "v"}})
+    assert not keys_follow_rules([{"metadata": {"": "v"}}])

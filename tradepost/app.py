@@ -33,6 +33,13 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 logger = logging.getLogger("tradepost")
 
 
+def _quiet_shared_media_types(record: logging.LogRecord) -> bool:
+    # The offset PATCH takes application/json and application/merge-patch+json with one
+    # schema; Connexion warns about it on every start.
+    return "accepts multiple content types" not in record.getMessage()
+
+
+
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings))
     metrics.watch_pool(db.engine)
@@ -42,6 +49,7 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings()
+    logging.getLogger("connexion.operations.openapi3").addFilter(_quiet_shared_media_types)
     spec = yaml.safe_load(SPEC_PATH.read_text())
     allowed = AllowedMethods(spec["paths"])
     metrics = Metrics()

@@ -31,6 +31,27 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 EXTRA_FORMATS = {"uuid": lambda value: bool(_UUID.match(value))}
 
 
+class PropertyNames:
+    """``x-propertyNames``: JSON Schema's ``propertyNames``, which OpenAPI 3.0 lacks.
+
+    Its value is a string schema every key of the object must match.
+    """
+
+    def __init__(self, _parent: Any, value: dict[str, Any], _path: Any) -> None:
+        self._names = jsonschema_rs.Draft4Validator({"type": "string", **value})
+        self._rule = ", ".join(f"{key} {limit}" for key, limit in value.items())
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, dict):
+            for name in instance:
+                if not self._names.is_valid(name):
+                    shown = name if len(name) <= 50 else name[:50] + "..."
+                    raise ValueError(f"key {shown!r} breaks the key rule ({self._rule})")
+
+
+KEYWORDS: dict[str, Any] = {"x-propertyNames": PropertyNames}
+
+
 def openapi_to_jsonschema(schema: Any) -> Any:
     """Rewrite OpenAPI 3.0's ``nullable`` into JSON Schema type lists (a deep copy)."""
     if isinstance(schema, list):
@@ -68,7 +89,10 @@ class CompiledSchema:
         # Connexion hangs every component onto each schema; its $refs are resolved already.
         schema = {key: value for key, value in schema.items() if key != "components"}
         self._validator = jsonschema_rs.Draft4Validator(
-            openapi_to_jsonschema(schema), validate_formats=True, formats=EXTRA_FORMATS
+            openapi_to_jsonschema(schema),
+            validate_formats=True,
+            formats=EXTRA_FORMATS,
+            keywords=KEYWORDS,
         )
         self.exact_numbers = uses_decimal(schema)
 

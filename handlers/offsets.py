@@ -1,0 +1,175 @@
+"""Carbon-offset purchases API v2: ``/v2/pricing``, ``/v2/purchases``, ``/v2/files``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connexion import request
+from sqlmodel import Session
+from starlette.responses import Response
+
+from models import offsets
+from models.offsets import OffsetFile, OffsetPurchase, PriceList
+from tradepost import jsonio
+from tradepost.errors import FieldError, InvalidRequest
+from tradepost.http import body, json_response, principal, services
+
+
+def _prices() -> PriceList:
+    settings = services().settings
+    return PriceList(
+        per_tonne=settings.offset_prices,
+        quote_lifetime=timedelta(minutes=settings.offset_quote_minutes),
+        checkout_url=settings.offset_checkout_url,
+    )
+
+
+def _exact_quantity() -> Decimal:
+    """The query's ``carbon_quantity`` as written, never through a binary float."""
+    raw = request.query_params.get("carbon_quantity", "")
+    try:
+        quantity = Decimal(raw)
+    except InvalidOperation:
+        quantity = Decimal("NaN")
+    if not quantity.is_finite():
+        raise InvalidRequest(
+            "carbon_quantity must be a number.",
+            fields=[FieldError("query", "carbon_quantity", "must be a finite number")],
+        )
+    return quantity
+
+
+def file_json(file: OffsetFile) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "id": file.id,
+        "filename": file.filename,
+        "purpose": file.purpose,
+        "size": file.size,
+        "type": "application/pdf",
+        "download_url": f"{base}/v2/files/{file.id}/content",
+    }
+
+
+def purchase_json(session: Session, purchase: OffsetPurchase, expand: list[str] | None) -> Any:
+    files = offsets.files_of(session, purchase)
+    checkout = None
+    if purchase.payment_method == "stripe":
+        checkout = {
+            "url": f"{_prices().checkout_url}?purchase={purchase.id}",
+            "return_url": purchase.return_url,
+        }
+    return {
+        "id": purchase.id,
+        "files": [file_json(f) if expand and "files" in expand else f.id for f in files],
+        "payment_method": purchase.payment_method,
+        "state": purchase.state,
+        "metadata": jsonio.raw(purchase.metadata_json),
+        "checkout_page": checkout,
+        "carbon_quantity": purchase.carbon_quantity,
+        "carbon_unit": purchase.carbon_unit,
+        "total": purchase.total,
+        "currency": purchase.currency,
+        "external_reference": purchase.external_reference,
+        "cancellable_until": purchase.cancellable_until,
+        "pricing": purchase.quote_id,
+        "confirmation_document": _raw_or_none(purchase.confirmation_json),
+        "certificate_document": _raw_or_none(purchase.certificate_json),
+        "created_at": purchase.created_at,
+        "updated_at": purchase.updated_at,
+    }
+
+
+def _raw_or_none(serialised: str | None) -> Any:
+    return None if serialised is None else jsonio.raw(serialised)
+
+
+async def get_pricing(
+    token_info: dict[str, Any], carbon_unit: str = "tonne", currency: str = "EUR", **_: Any
+) -> Any:
+    with services().db.write() as session:
+        quote = offsets.create_quote(
+            session,
+            principal(token_info),
+            _prices(),
+            quantity=_exact_quantity(),
+            unit=carbon_unit,
+            currency=currency,
+        )
+        payload = {
+            "id": quote.id,
+            "valid_until": quote.valid_until,
+            "carbon_quantity": quote.carbon_quantity,
+            "carbon_unit": quote.carbon_unit,
+            "total": quote.total,
+            "currency": quote.currency,
+        }
+    return json_response(payload)
+
+
+async def create_purchase(token_info: dict[str, Any]) -> Any:
+    values = body()
+    with services().db.write() as session:
+        purchase, created = offsets.create_purchase(
+            session, principal(token_info), values, _prices()
+        )
+        payload = purchase_json(session, purchase, values.get("expand"))
+    if not created:
+        return json_response(payload)
+    return json_response(payload, 201, headers={"Location": f"/v2/purchases/{purchase.id}"})
+
+
+async def list_purchases(
+    token_info: dict[str, Any],
+    limit: int = 20,
+    starting_after: str | None = None,
+    expand: list[str] | None = None,
+) -> Any:
+    with services().db.read() as session:
+        page, has_more = offsets.list_purchases(
+            session, principal(token_info), limit=limit, starting_after=starting_after
+        )
+        data = [purchase_json(session, purchase, expand) for purchase in page]
+    return json_response({"data": data, "has_more": has_more})
+
+
+async def get_purchase(
+    id_: str, token_info: dict[str, Any], expand: list[str] | None = None
+) -> Any:
+    with services().db.read() as session:
+        purchase = offsets.get_purchase(session, principal(token_info), id_)
+        payload = purchase_json(session, purchase, expand)
+    return json_response(payload)
+
+
+async def update_purchase(id_: str, token_info: dict[str, Any]) -> Any:
+    patch = body()
+    with services().db.write() as session:
+        purchase = offsets.update_purchase(session, principal(token_info), id_, patch)
+        payload = purchase_json(session, purchase, patch.get("expand"))
+    return json_response(payload)
+
+
+async def cancel_purchase(id_: str, token_info: dict[str, Any]) -> Any:
+    with services().db.write() as session:
+        purchase = offsets.cancel_purchase(session, principal(token_info), id_)
+        payload = purchase_json(session, purchase, None)
+    return json_response(payload)
+
+
+async def get_file(id_: str, token_info: dict[str, Any]) -> Any:
+    with services().db.read() as session:
+        payload = file_json(offsets.get_file(session, principal(token_info), id_))
+    return json_response(payload)
+
+
+async def download_file(id_: str, token_info: dict[str, Any]) -> Any:
+    with services().db.read() as session:
+        file = offsets.get_file(session, principal(token_info), id_)
+    return Response(
+        file.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+    )
