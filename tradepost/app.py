@@ -39,7 +39,6 @@ def _quiet_shared_media_types(record: logging.LogRecord) -> bool:
     return "accepts multiple content types" not in record.getMessage()
 
 
-
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings))
     metrics.watch_pool(db.engine)
