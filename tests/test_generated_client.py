@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,6 +68,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     assert "warning" not in output.lower(), output
+    assert work_around_missing_unset_import(out / "tradepost_client") == ["update_purchase.py"]
     sys.path.insert(0, str(out))
     try:
         yield importlib.import_module("tradepost_client")
@@ -74,6 +76,26 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
         sys.path.remove(str(out))
         for name in [m for m in sys.modules if m.startswith("tradepost_client")]:
             del sys.modules[name]
+
+
+def work_around_missing_unset_import(package: Path) -> list[str]:
+    """openapi-python-client 0.29 bug #1451 (open; fix in PR #1478).
+
+    A required body with several media types (the offset PATCH takes application/json
+    and application/merge-patch+json) is annotated ``| Unset`` without importing
+    ``Unset``. Add the import; the names of the patched modules are returned, so that
+    this workaround fails loudly, and can go, once the generator is fixed.
+    """
+    patched = []
+    for module in sorted(package.glob("api/*/*.py")):
+        text = module.read_text()
+        imported = re.search(r"^from \.\.\.types import .*\bUnset\b", text, re.M)
+        if "| Unset" in text and "import UNSET, Response\n" in text and not imported:
+            module.write_text(
+                text.replace("import UNSET, Response", "import UNSET, Response, Unset")
+            )
+            patched.append(module.name)
+    return patched
 
 
 @pytest.fixture(scope="module")
