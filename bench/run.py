@@ -85,6 +85,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--profile-seconds", type=int, default=10)
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite RESULTS.md and results.png from results.json (e.g. after editing NOTES.md)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=HERE,
@@ -293,6 +298,9 @@ def environment() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        report.write(json.loads((args.output / "results.json").read_text()), args.output)
+        return 0
     clean_environment()
     env = environment()
     env["args"] = {k: str(v) for k, v in vars(args).items()}
