@@ -63,7 +63,13 @@ class Server:
 
 
 def start(name: str, database_url: str | None, workers: int, log_dir: Path) -> Server:
-    """``service`` is ``tradepost serve``; any other name is a reference app."""
+    server = launch(name, database_url, workers, log_dir)
+    server.wait_ready()
+    return server
+
+
+def launch(name: str, database_url: str | None, workers: int, log_dir: Path) -> Server:
+    """Start without waiting; ``service`` is ``tradepost serve``, any other a reference."""
     port = free_port()
     env = {**os.environ}
     if name == "service":
@@ -81,6 +87,4 @@ def start(name: str, database_url: str | None, workers: int, log_dir: Path) -> S
         process = subprocess.Popen(
             command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = Server(name, process, port, log)
-    server.wait_ready()
-    return server
+    return Server(name, process, port, log)
