@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 SPECTRAL := tools/spectral/node_modules/.bin/spectral
 
-.PHONY: install browser run test lint typecheck check-spec lint-spec clean
+.PHONY: install browser run test lint typecheck check-spec lint-spec bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,17 @@ browser:
 ## test: lint, types, spec validity and lint, and the whole test suite
 test: install browser lint typecheck check-spec lint-spec
 	$(BIN)/pytest
+
+## bench: the service against FastAPI/Starlette references under wrk (bench/RESULTS.md)
+##        options: make bench BENCH_ARGS="--duration 5 --rounds 7 --connections 32"
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,bench]'
+	rm -f $(VENV)/.bench-* && touch $@
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

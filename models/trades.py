@@ -18,9 +18,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Table, bindparam, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.tokens import Principal
@@ -55,6 +57,9 @@ class Trade(SQLModel, table=True):
     version: int = Field(default=1)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+_TRADES: Table = Trade.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,15 +154,56 @@ def list_trades(
 def update_trade(
     session: Session, ctx: TradeContext, trade_id: str, changes: dict[str, Any]
 ) -> Trade:
+    """Apply ``changes``; one ``UPDATE ... RETURNING`` unless the total must be recomputed.
+
+    A change that needs the stored values (quantity or price without a total) reads the row
+    under a lock first; any other change is written and read back in one statement, scoped
+    to the tenant (and to the user, for a user-bound token): no row means 404 or 403.
+    """
     _check_body_context(ctx, changes)
+    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
+    if price_changed and "total_amount" not in changes:
+        return _update_loaded(session, ctx, trade_id, changes)
+    authorize(ctx)
+    user_scoped = ctx.principal.user_id is not None
+    statement = _update_statement(tuple(sorted(changes)), user_scoped)
+    params = {f"new_{name}": value for name, value in changes.items()}
+    params.update(
+        scope_id=trade_id, scope_tenant=ctx.tenant_id, scope_user=ctx.user_id, now=utcnow()
+    )
+    row = session.connection().execute(statement, params).one_or_none()
+    if row is None:
+        get_trade(session, ctx, trade_id)  # 404 unless the tenant has it
+        raise Forbidden("The user does not have permission to update the trade.")
+    return Trade.model_construct(**row._mapping)
+
+
+@lru_cache(maxsize=512)
+def _update_statement(names: tuple[str, ...], user_scoped: bool) -> Update:
+    """One statement object per set of changed columns: compiled and cache-keyed once."""
+    columns = _TRADES.c
+    statement = update(_TRADES).where(
+        columns.id == bindparam("scope_id"), columns.tenant_id == bindparam("scope_tenant")
+    )
+    if user_scoped:
+        statement = statement.where(columns.user_id == bindparam("scope_user"))
+    values: dict[str, Any] = {
+        name: bindparam(f"new_{name}", type_=columns[name].type) for name in names
+    }
+    values["version"] = columns.version + 1
+    values["updated_at"] = bindparam("now", type_=columns.updated_at.type)
+    return statement.values(values).returning(*columns)
+
+
+def _update_loaded(
+    session: Session, ctx: TradeContext, trade_id: str, changes: dict[str, Any]
+) -> Trade:
     trade = get_trade(session, ctx, trade_id, lock=True)
     if ctx.principal.user_id is not None and trade.user_id != ctx.user_id:
         raise Forbidden("The user does not have permission to update the trade.")
     for name, value in changes.items():
         setattr(trade, name, value)
-    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
-    if price_changed and "total_amount" not in changes:
-        trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
+    trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
     trade.version += 1
     trade.updated_at = utcnow()
     session.add(trade)

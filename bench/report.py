@@ -1,0 +1,227 @@
+"""RESULTS.md and results.png from the measurements of one ``python -m bench`` run."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "service": "tradepost (Connexion)",
+    "fastapi": "FastAPI + SQLModel",
+    "starlette": "Starlette + ORM, unvalidated",
+    "echo": "Starlette JSON echo (ceiling)",
+}
+SURFACE_LABELS = {
+    "trades": "trade PATCH /api/v1/trades/{id}",
+    "strategies": "Strategies PUT .../purchase/{id}/update",
+}
+YEAR_TARGET_S = 2.0
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:,.{digits}f} ({low:,.{digits}f}-{high:,.{digits}f})"
+
+
+def ratios(cells: dict[str, list[dict[str, float]]], ref: str, key: str = "rps") -> list[float]:
+    return [s[key] / r[key] for s, r in zip(cells["service"], cells[ref], strict=True) if r[key]]
+
+
+def phase_table(phase: dict[str, Any]) -> list[str]:
+    lines = [
+        "| surface | variant | requests/s median (min-max) | p50 ms | p99 ms | errors | "
+        "service/variant req/s, median of rounds (min-max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for surface, cells in phase["cells"].items():
+        for variant, runs in cells.items():
+            ratio = "—"
+            if variant != "service":
+                r = ratios(cells, variant)
+                ratio = f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})"
+            lines.append(
+                f"| {SURFACE_LABELS[surface]} | {LABELS[variant]} | "
+                f"{spread([x['rps'] for x in runs])} | {spread([x['p50_ms'] for x in runs], 1)} | "
+                f"{spread([x['p99_ms'] for x in runs], 1)} | "
+                f"{sum(int(x['errors']) for x in runs)} | {ratio} |"
+            )
+    return lines
+
+
+def targets(phase: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    cells = phase["cells"].get("trades")
+    if not cells:
+        return []
+    vs_fastapi = statistics.median(ratios(cells, "fastapi"))
+    vs_starlette = statistics.median(ratios(cells, "starlette"))
+    p99_service = statistics.median(x["p99_ms"] for x in cells["service"])
+    p99_fastapi = statistics.median(x["p99_ms"] for x in cells["fastapi"])
+    return [
+        ("trade PATCH req/s ≥ 1.5x FastAPI", vs_fastapi >= 1.5, f"{vs_fastapi:.2f}x"),
+        ("trade PATCH req/s ≥ 1.0x Starlette + ORM", vs_starlette >= 1.0, f"{vs_starlette:.2f}x"),
+        (
+            "trade PATCH p99 ≤ FastAPI's",
+            p99_service <= p99_fastapi,
+            f"{p99_service:.1f} ms vs {p99_fastapi:.1f} ms",
+        ),
+    ]
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = results["phases"]
+    fig, axes = plt.subplots(1, len(phases), figsize=(6.5 * len(phases), 4.8), squeeze=False)
+    colors = {"service": "#1f6feb", "fastapi": "#d29922", "starlette": "#8957e5", "echo": "#8b949e"}
+    bars_for = [v for v in LABELS if v != "echo"]  # the echo, 20-40x higher, is a tick note
+    for ax, phase in zip(axes[0], phases, strict=True):
+        surfaces = list(phase["cells"])
+        width = 0.26
+        for i, variant in enumerate(bars_for):
+            xs, medians, low, high = [], [], [], []
+            for j, surface in enumerate(surfaces):
+                runs = [x["rps"] for x in phase["cells"][surface].get(variant, [])]
+                if not runs:
+                    continue
+                median = statistics.median(runs)
+                xs.append(j + (i - 1) * width)
+                medians.append(median)
+                low.append(median - min(runs))
+                high.append(max(runs) - median)
+            ax.bar(
+                xs,
+                medians,
+                width,
+                yerr=[low, high],
+                capsize=3,
+                label=LABELS[variant],
+                color=colors[variant],
+            )
+            for x, median in zip(xs, medians, strict=True):
+                ax.annotate(
+                    f"{median:.0f}",
+                    (x, 0),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                    color="white",
+                    fontweight="bold",
+                )
+        ticks = []
+        for surface in surfaces:
+            echo = [x["rps"] for x in phase["cells"][surface].get("echo", [])]
+            name = " ".join(SURFACE_LABELS[surface].split(" ")[:2])
+            note = f"\n(JSON echo ceiling: {statistics.median(echo):,.0f}/s)" if echo else ""
+            ticks.append(name + note)
+        ax.set_xticks(range(len(surfaces)), ticks)
+        ax.set_title(phase["title"], fontsize=10)
+        ax.set_ylabel("requests/s (median of rounds, whiskers: min-max)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="upper left")
+    env = results["environment"]
+    fig.suptitle(
+        f"wrk, {env['args']['connections']} connections, {env['args']['rounds']} "
+        f"interleaved rounds of {env['args']['duration']} s — {env['nproc']} shared cores, "
+        f"{env['date']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    plot(results, out / "results.png")
+    env, extras = results["environment"], results["extras"]
+    args = env["args"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `make bench` (`.venv/bin/python -m bench`); rerun it to refresh this file,",
+        "`results.png`, `results.json` and `profile.speedscope.json` (a flame graph: open it in",
+        "speedscope). `bench/NOTES.md` (the findings below) is written by hand and kept.",
+        "",
+        "![requests/s per variant and surface](results.png)",
+        "",
+        "## Setup",
+        "",
+        f"- date: {env['date']}; machine: {env['nproc']} cores ({env['cpu']}), **shared with other "
+        f"engineers' test runs** (load average {env['loadavg_start'][0]:.1f} at start, "
+        f"{env['loadavg_end'][0]:.1f} at end), so absolute numbers move between runs; "
+        "compare the interleaved ratios.",
+        f"- Python {env['python']}, SQLite {env['sqlite']}, {env['wrk']}; "
+        + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
+        f"- load: wrk, 1 thread, {args['connections']} connections, {args['duration']} s per cell "
+        f"and round, {args['rounds']} rounds after a {args['warmup']} s warm-up per cell; "
+        "each round runs every (surface, variant) cell once, variants in an order rotated "
+        "per round. "
+        f"Rows picked at random among {args['rows']} pre-created trades / purchases "
+        "(`bench/wrk/*.lua`).",
+        "- trade PATCH: the document's 12-field body (quantity and total vary), headers "
+        "tenantId/userId/countryCode, a user-bound Bearer token. Strategies PUT: the curl "
+        "example's free-form `outputs`.",
+        "- variants, each its own uvicorn process (uvloop + httptools, no access log) on 127.0.0.1 "
+        "with its own database, created by the service's migrations and filled identically:",
+        "  - **tradepost**: `tradepost serve` with production defaults (its one-line request log "
+        "and metrics on), token cache 5 s;",
+        "  - **FastAPI + SQLModel** (`bench/references/fastapi_app.py`): Pydantic body model with "
+        "the spec's constraints, header parameters, Bearer token looked up in the hashed token "
+        "table on every request, load → setattr → commit → refresh → response model; `def` "
+        "endpoints (thread pool), as in the SQLModel tutorial;",
+        "  - **Starlette + ORM** (`bench/references/starlette_app.py`): the same ORM update, no "
+        "validation, no authentication, `async def` on the loop;",
+        "  - **echo** (`bench/references/echo_app.py`): parse the JSON body and send it back.",
+        "",
+    ]
+    for phase in results["phases"]:
+        durability = ", ".join(f"`{k}` = {v}" for k, v in phase["durability"].items())
+        lines += [f"## {phase['title']}", "", f"Durability: {durability}.", ""]
+        lines += phase_table(phase)
+        lines += ["", "Targets (trade PATCH):", ""]
+        for name, met, value in targets(phase):
+            lines.append(f"- {'**met**' if met else '**not met**'}: {name} — {value}")
+        lines.append("")
+    if "postgres_skipped" in extras:
+        lines += [f"PostgreSQL phase skipped: {extras['postgres_skipped']}", ""]
+    year = extras.get("year")
+    if year:
+        met = year["median"] < YEAR_TARGET_S
+        lines += [
+            "## A year of Strategies outputs",
+            "",
+            f"PUT of {year['entries']:,} entries (4 models x 4 markets x 35,040 quarter-hours), "
+            f"a {year['body_mb']:.1f} MB body, to the SQLite service above (1 worker), "
+            f"answered with the stored outputs ({year['response_mb']:.1f} MB): round trip "
+            f"median **{year['median']:.2f} s** of "
+            + ", ".join(f"{t:.2f}" for t in year["times"])
+            + f" s — target < {YEAR_TARGET_S:.0f} s **{'met' if met else 'not met'}**.",
+            "",
+        ]
+    prof = extras.get("profile")
+    if prof and "categories" in prof:
+        lines += [
+            "## Where the service spends its time (py-spy)",
+            "",
+            f"`py-spy record` at 200 Hz for {args['profile_seconds']} s on the SQLite service "
+            f"under trade PATCH load ({prof['samples']} samples, `{prof['file']}`). Each sample "
+            "is charged to the deepest frame of a known kind (SQLAlchemy called from "
+            "`models/` counts as database):",
+            "",
+            "| where | share of samples |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {share:.1%} |" for name, share in prof["categories"]]
+        lines += ["", "Hottest leaf functions:", "", "| function | share |", "|---|---|"]
+        lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["leaves"]]
+        lines.append("")
+    elif prof:
+        lines += ["## Profile", "", f"py-spy failed: {prof.get('error')}", ""]
+    notes = out / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
+    (out / "RESULTS.md").write_text("\n".join(lines))
