@@ -90,7 +90,7 @@ WRITES: dict[str, Write] = {
         "PATCH",
         lambda w: f"/api/v1/trades/{w.trade_id}",
         lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
-        {"quantity": 2},
+        {"quantity": 2, "description": "Updated quality crude oil"},
     ),
     "strategiesLogin": Write(
         "POST",
@@ -108,6 +108,6 @@ WRITES: dict[str, Write] = {
         "PUT",
         lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/update",
         lambda w: bearer(w, "CUSTA/alice"),
-        {"outputs": {"result": "ok"}},
+        {"outputs": {"result": "ok", "detail": {"score": 0.95}}},  # the document's curl body
     ),
 }
