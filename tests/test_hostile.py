@@ -42,8 +42,9 @@ def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
         yield data[start : start + size]
 
 
-def send(client: Any, op: Operation, url: str, headers: dict[str, str], hostile: Hostile,
-         content: bytes) -> Any:  # fmt: skip
+def send(
+    client: Any, op: Operation, url: str, headers: dict[str, str], hostile: Hostile, content: bytes
+) -> Any:
     headers = {**headers, **hostile.extra_headers}
     if hostile.content_type is not None:
         headers["Content-Type"] = hostile.content_type
@@ -59,9 +60,12 @@ def names_field(body: dict[str, Any], field: str) -> bool:
 
 @pytest.mark.parametrize("op", WRITE_OPERATIONS, ids=lambda op: op.operation_id)
 def test_hostile_bodies_get_the_exact_4xx_and_change_nothing(
-    client: Any, db: Database, database_url: str, op: Operation,
+    client: Any,
+    db: Database,
+    database_url: str,
+    op: Operation,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     world = build_world(db)
     write = WRITES[op.operation_id]
     url, headers = write.url(world), write.headers(world)
