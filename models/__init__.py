@@ -4,4 +4,4 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 schema-drift test rely on that).
 """
 
-from models import customers, strategies, tenants, tokens, trades  # noqa: F401
+from models import customers, rate_limits, strategies, tenants, tokens, trades  # noqa: F401
