@@ -90,6 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(settings),
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
+        # uvicorn kills a worker that does not answer its health ping within 5 s by default;
+        # on a loaded host a fresh worker's imports take longer, and it is killed in a loop.
+        timeout_worker_healthcheck=30,
     )
     return 0
 
