@@ -143,3 +143,64 @@ def test_every_value_a_client_sends_is_bounded_by_the_spec() -> None:
         if op.request_schema is not None:
             problems += unbounded(op.request_schema, f"{op.operation_id} body")
     assert problems == [], "\n".join(problems)
+
+
+# --- hostile parameters: path, query and header values --------------------------------------
+
+HOSTILE_VALUES = {
+    "5000 digits": "9" * 5000,
+    "NaN": "NaN",
+    "1e400": "1e400",
+    "NUL": "%00",
+    "invalid UTF-8": "%FF%FE",
+    "10 kB": "x" * 10_000,
+    "negative": "-1",
+}
+READS = {
+    "getTrade": lambda w: f"/api/v1/trades/{w.trade_id}",
+    "listTrades": lambda w: "/api/v1/trades",
+    "getStrategyPurchase": lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
+}
+
+
+def spoil_parameter(url: str, op: Operation, parameter: dict[str, Any], value: str) -> str:
+    if parameter["in"] == "query":
+        return f"{url}{'&' if '?' in url else '?'}{parameter['name']}={value}"
+    template = op.path.split("/")
+    segments = url.split("?")[0].split("/")
+    index = template.index("{" + parameter["name"] + "}")
+    segments[index] = value
+    return "/".join(segments)
+
+
+@pytest.mark.parametrize(
+    "op", [op for op in operations() if op.parameters], ids=lambda op: op.operation_id
+)
+def test_hostile_parameters_get_400_and_change_nothing(
+    client: Any, db: Database, op: Operation
+) -> None:
+    world = build_world(db)
+    if op.operation_id in WRITES:
+        write = WRITES[op.operation_id]
+        url, headers, body = write.url(world), write.headers(world), write.body
+    else:
+        url, body = READS[op.operation_id](world), None
+        owner = "updateTrade" if op.surface.name == "trades" else "submitStrategyPurchase"
+        headers = WRITES[owner].headers(world)
+    for parameter in op.parameters:
+        schema = resolve(parameter["schema"])
+        for name, value in HOSTILE_VALUES.items():
+            if name in {"NaN", "1e400"} and "pattern" in schema:
+                continue  # a well-formed identifier there
+            before = snapshot(db)
+            if parameter["in"] == "header":
+                if "%" in value:
+                    continue  # header values are not percent-decoded
+                request = (url, {**headers, parameter["name"]: value})
+            else:
+                request = (spoil_parameter(url, op, parameter, value), headers)
+            response = client.request(op.method, request[0], headers=request[1], json=body)
+            context = f"{op.operation_id} {parameter['in']} {parameter['name']}: {name}"
+            assert_error_format(response, op.surface, 400)
+            assert len(response.content) < 2048, context
+            assert snapshot(db) == before, context
