@@ -19,6 +19,7 @@ async def strategies_health() -> Any:
 async def strategies_login() -> Any:
     credentials = body()
     settings = services().settings
+    services().limiter.check_login(credentials["email"])
     with services().db.write() as session:
         minted = customers.login(
             session,

@@ -4,4 +4,12 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 schema-drift test rely on that).
 """
 
-from models import customers, offsets, strategies, tenants, tokens, trades  # noqa: F401
+from models import (  # noqa: F401
+    customers,
+    offsets,
+    rate_limits,
+    strategies,
+    tenants,
+    tokens,
+    trades,
+)

@@ -22,6 +22,7 @@ from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
 from tradepost.metrics import Metrics
 from tradepost.middleware import BodyLimit, RequestContext, request_id_of
+from tradepost.ratelimit import RateLimiter
 from tradepost.routing import AllowedMethods, HandlerResolver
 from tradepost.services import Services
 from tradepost.settings import Settings
@@ -43,7 +44,8 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings))
     metrics.watch_pool(db.engine)
     tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
-    return Services(settings=settings, db=db, tokens=tokens, metrics=metrics)
+    limiter = RateLimiter(db, per_minute=settings.rate_limit_per_minute)
+    return Services(settings=settings, db=db, tokens=tokens, metrics=metrics, limiter=limiter)
 
 
 def create_app(settings: Settings | None = None) -> AsyncApp:

@@ -59,7 +59,10 @@ class TokenVerifier:
 
 
 def bearer_info(token: str, request: Any) -> dict[str, Any]:
-    """Connexion's bearer hook: the principal for a valid token, else 401."""
-    principal = services_of(request.scope).tokens.verify(token)
+    """Connexion's bearer hook: the principal for a valid token, else 401; 429 over the
+    token's rate limit (``tradepost.ratelimit``)."""
+    services = services_of(request.scope)
+    principal = services.tokens.verify(token)
     request.scope["state"]["principal"] = principal.label
+    services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}

@@ -10,6 +10,7 @@ import argparse
 import getpass
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,12 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
         db.dispose()
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM is how a supervisor asks for a stop: once uvicorn has finished the requests in
+    flight and re-raises it, end with status 0 (a requested, clean stop), not -SIGTERM."""
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ.setdefault(
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tradepost-metrics-")
         )
+    signal.signal(signal.SIGTERM, _terminated)
     uvicorn.run(
         "tradepost.app:create_app",
         factory=True,
@@ -82,6 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(settings),
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
+        # uvicorn kills a worker that does not answer its health ping within 5 s by default;
+        # on a loaded host a fresh worker's imports take longer, and it is killed in a loop.
+        timeout_worker_healthcheck=30,
     )
     return 0
 

@@ -11,6 +11,7 @@ from tradepost.settings import Settings
 
 if TYPE_CHECKING:
     from tradepost.auth import TokenVerifier
+    from tradepost.ratelimit import RateLimiter
 
 
 @dataclass(slots=True)
@@ -19,6 +20,7 @@ class Services:
     db: Database
     tokens: TokenVerifier
     metrics: Metrics
+    limiter: RateLimiter
 
 
 def services_of(scope: Any) -> Services:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         default=False, description="Check every response body against openapi.yaml."
     )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per minute per token, counted in the database (shared by "
+        "every process); over it, 429 with Retry-After. 0 switches limiting off.",
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -25,6 +25,8 @@ from tradepost import jsonio
 from tradepost.errors import FieldError, InvalidRequest, UnsupportedMediaType
 
 MAX_REPORTED_ERRORS = 20
+MAX_MESSAGE_LENGTH = 240  # an error never echoes a huge value back (100 kB in, 100 kB out)
+MAX_DEPTH = 255  # jsonschema-rs (and orjson) give up on values nested deeper than this
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Formats OpenAPI uses that jsonschema-rs's Draft 4 mode does not know.
@@ -97,7 +99,13 @@ class CompiledSchema:
         self.exact_numbers = uses_decimal(schema)
 
     def errors(self, instance: Any, *, location: str, prefix: str = "") -> list[FieldError]:
-        found = islice(self._validator.iter_errors(instance), MAX_REPORTED_ERRORS)
+        try:
+            found = list(islice(self._validator.iter_errors(instance), MAX_REPORTED_ERRORS))
+        except ValueError as exc:  # "Recursion limit reached": nested beyond MAX_DEPTH
+            message = f"is nested more than {MAX_DEPTH} levels deep"
+            if "recursion" not in str(exc).lower():
+                message = f"cannot be validated: {clip(str(exc))}"
+            return [FieldError(location, prefix, message)]
         return [error for raw in found for error in _field_errors(raw, location, prefix)]
 
 
@@ -123,7 +131,15 @@ def _field_errors(raw: Any, location: str, prefix: str) -> Iterator[FieldError]:
         for name in kind.unexpected:
             yield FieldError(location, format_path(prefix, [*path, name]), "is not allowed")
     else:
-        yield FieldError(location, format_path(prefix, path), raw.message)
+        yield FieldError(location, format_path(prefix, path), clip(raw.message))
+
+
+def clip(message: str) -> str:
+    """Keep both ends of a long message: the value's start and what is wrong with it."""
+    if len(message) <= MAX_MESSAGE_LENGTH:
+        return message
+    half = MAX_MESSAGE_LENGTH // 2
+    return f"{message[:half]}...{message[-half:]}"
 
 
 def _wrong_type(branch: list[Any], path: list[Any]) -> bool:

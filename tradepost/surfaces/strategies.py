@@ -30,7 +30,9 @@ def render_error(error: ApiError, request_id: str) -> ConnexionResponse:
 def _message(error: ApiError) -> str:
     field = error.field
     if field is None or not field.field:
-        return error.message if field is None else f"{error.message[:-1]}: {field.message}."
+        if field is None or field.message.lower() in error.message.lower():
+            return error.message
+        return f"{error.message[:-1]}: {field.message}."
     return describe(field)
 
 

@@ -1,0 +1,154 @@
+"""What cross-cutting tests read from openapi.yaml, and the checks they share.
+
+The operation lists are derived from the spec, so a new operation shows up in every
+matrix (and fails it until a row is added for it). ``snapshot`` reads every row of every
+table, so "nothing changed" means nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from tradepost.app import SPEC_PATH
+from tradepost.db import Database
+from tradepost.surfaces import STRATEGIES, TRADES, Surface, surface_for
+
+# The surfaces these matrices cover; the carbon-offset surface (/v2/) brings its own rows.
+COVERED = (TRADES, STRATEGIES)
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@cache
+def spec() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
+    return loaded
+
+
+def resolve(node: Any) -> Any:
+    """Follow ``$ref`` (local refs only) until a non-reference node."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = spec()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    operation_id: str
+    method: str  # upper case
+    path: str  # the template, e.g. /api/v1/trades/{tradeId}
+    definition: dict[str, Any]
+    parameters: tuple[dict[str, Any], ...]
+
+    @property
+    def surface(self) -> Surface:
+        return surface_for(self.path)
+
+    @property
+    def request_schema(self) -> dict[str, Any] | None:
+        body = resolve(self.definition.get("requestBody"))
+        if not body:
+            return None
+        schema: dict[str, Any] = resolve(body["content"]["application/json"]["schema"])
+        return schema
+
+    @property
+    def takes_an_id(self) -> bool:
+        """A path parameter, or a query parameter naming a record (a uuid cursor)."""
+        return any(
+            p["in"] == "path"
+            or (p["in"] == "query" and resolve(p.get("schema", {})).get("format") == "uuid")
+            for p in self.parameters
+        )
+
+    @property
+    def secured(self) -> bool:
+        return self.definition.get("security", spec().get("security")) != []
+
+    def success_schemas(self) -> Iterator[dict[str, Any]]:
+        for status, response in self.definition["responses"].items():
+            if str(status).startswith("2"):
+                content = resolve(response).get("content", {}).get("application/json")
+                if content:
+                    yield resolve(content["schema"])
+
+
+def operations(surfaces: tuple[Surface, ...] = COVERED) -> list[Operation]:
+    found = []
+    for path, item in spec()["paths"].items():
+        shared = [resolve(p) for p in item.get("parameters", [])]
+        for method in HTTP_METHODS:
+            if method in item and surface_for(path) in surfaces:
+                definition = item[method]
+                own = [resolve(p) for p in definition.get("parameters", [])]
+                found.append(
+                    Operation(
+                        definition["operationId"], method.upper(), path, definition, (*shared, *own)
+                    )
+                )
+    return found
+
+
+def methods_of(path: str) -> set[str]:
+    return {m.upper() for m in spec()["paths"][path] if m in HTTP_METHODS}
+
+
+def properties(schema: Any) -> dict[str, Any]:
+    """The properties an object schema declares, through ``allOf`` and ``$ref``."""
+    schema = resolve(schema)
+    found: dict[str, Any] = {}
+    for part in schema.get("allOf", []):
+        found.update(properties(part))
+    found.update({name: resolve(s) for name, s in schema.get("properties", {}).items()})
+    return found
+
+
+def refuses_unknown_properties(schema: Any) -> bool:
+    schema = resolve(schema)
+    if schema.get("additionalProperties") is False:
+        return True
+    return any(refuses_unknown_properties(part) for part in schema.get("allOf", []))
+
+
+# --- each surface's error format ----------------------------------------------------------
+
+STRATEGIES_DETAIL_STATUSES = {401, 403, 405, 415, 429}
+
+
+def assert_error_format(response: Any, surface: Surface, status: int) -> dict[str, Any]:
+    """The response is ``status`` in ``surface``'s own documented error format."""
+    assert response.status_code == status, (status, response.status_code, response.text[:500])
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    if surface is STRATEGIES:
+        key = "detail" if status in STRATEGIES_DETAIL_STATUSES else "error"
+        assert set(body) == {key}, body
+        assert isinstance(body[key], str)
+        assert body[key]
+    else:
+        assert set(body) == {"code", "message", "errors", "requestId"}, body
+        assert body["requestId"] == response.headers["x-request-id"]
+        assert all(set(e) == {"location", "field", "message"} for e in body["errors"])
+    return body
+
+
+# --- the database, all of it ------------------------------------------------------------
+
+
+def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    with db.read() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            statement = select(table).order_by(*table.primary_key.columns)
+            rows[table.name] = [tuple(row) for row in session.execute(statement)]
+    return rows

@@ -1,0 +1,1 @@
+"""Hostile request bodies: the corpus (``corpus.py``) and what the spec's bounds imply."""
