@@ -4,4 +4,12 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 schema-drift test rely on that).
 """
 
-from models import customers, strategies, tenants, tokens, trades  # noqa: F401
+from models import (  # noqa: F401
+    customers,
+    history,
+    idempotency,
+    strategies,
+    tenants,
+    tokens,
+    trades,
+)

@@ -61,5 +61,6 @@ class TokenVerifier:
 def bearer_info(token: str, request: Any) -> dict[str, Any]:
     """Connexion's bearer hook: the principal for a valid token, else 401."""
     principal = services_of(request.scope).tokens.verify(token)
-    request.scope["state"]["principal"] = principal.label
+    request.scope["state"]["principal"] = principal.label  # for the access log
+    request.scope["state"]["caller"] = principal  # for idempotency keys
     return {"sub": principal.label, "principal": principal}
