@@ -1,15 +1,23 @@
 """Safe writes on every surface: ETags and conditional requests, idempotent creates,
-change history and request ids. In-process, on SQLite and PostgreSQL.
-
-The concurrency tests against real server processes are in test_safe_writes_concurrency.py.
+change history and request ids, on SQLite and PostgreSQL: in-process first, then
+concurrency against real server processes (marked slow).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 from sqlmodel import select
 from starlette.datastructures import Headers
@@ -17,14 +25,17 @@ from starlette.datastructures import Headers
 from models import idempotency
 from models.history import ChangeEntry
 from models.strategies import StrategyPurchase
-from models.tokens import find_token, hash_token
+from models.tokens import find_token, hash_token, mint_token
 from models.trades import Trade
-from tests.conftest import TokenFactory
+from tests.conftest import TokenFactory, truncate_all
 from tests.factories import load_strategy_purchase, load_trade, make_strategy_purchase, make_trade
+from tests.servers import running_server
 from tests.test_strategies import error_of, get_url, update_url
 from tests.test_trades import assert_trade_error, trade_headers
-from tradepost.db import Database
+from tradepost import migrate
+from tradepost.db import Database, create_db_engine
 from tradepost.idempotency import fingerprint
+from tradepost.settings import Settings
 
 NEW_TRADE = {
     "productId": "p1",
@@ -526,3 +537,193 @@ class TestRequestIds:
     ) -> None:
         response = client.get("/api/v1/trades", headers={**headers, "X-Request-Id": sent})
         assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-request-id"])
+
+
+# --- Concurrency against real server processes ------------------------------------------
+# SQLite: one `tradepost serve` process on one database file.
+# PostgreSQL: two `tradepost serve` processes on one database; clients alternate.
+
+CLIENTS, ATTEMPTS = 8, 5
+
+
+@dataclass
+class Live:
+    backend: str
+    database_url: str
+    urls: list[str]
+    headers: dict[str, str]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
+    if request.param == "sqlite":
+        url, servers, args = f"sqlite:///{tmp_path / 'live.db'}", 1, ()
+    else:
+        url, servers, args = request.getfixturevalue("pg_database"), 2, ()
+        truncate_all(url)
+    database = Database(create_db_engine(Settings(database_url=url)))
+    migrate.upgrade(database.write_engine)
+    with database.write() as session:
+        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+    database.dispose()
+    with ExitStack() as stack:
+        started = [
+            stack.enter_context(running_server(url, tmp_path, *args)) for _ in range(servers)
+        ]
+        yield Live(request.param, url, [s.url for s in started], trade_headers(token))
+
+
+def in_parallel(work: Callable[[int, httpx.Client], Any], live: Live) -> list[Any]:
+    """``work(i, client)`` for CLIENTS clients at once, client i on server i mod n."""
+    barrier = threading.Barrier(CLIENTS)
+
+    def run(i: int) -> Any:
+        base = live.urls[i % len(live.urls)]
+        with httpx.Client(base_url=base, headers=live.headers, timeout=60) as client:
+            barrier.wait()
+            return work(i, client)
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        return list(pool.map(run, range(CLIENTS)))
+
+
+@pytest.mark.slow
+def test_no_update_is_lost_under_concurrent_if_match_writes(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+        created = client.post("/api/v1/trades", json={**NEW_TRADE, "description": "start"})
+    url = f"/api/v1/trades/{created.json()['tradeId']}"
+
+    def read_modify_write(i: int, client: httpx.Client) -> list[tuple[str, int, Any]]:
+        outcomes = []
+        for attempt in range(ATTEMPTS):
+            read = client.get(url)
+            mark = f"c{i}a{attempt}"
+            written = client.patch(
+                url,
+                json={"description": f"{read.json()['description']}|{mark}"},
+                headers={"If-Match": read.headers["etag"]},
+            )
+            outcomes.append((mark, written.status_code, written.json()))
+        return outcomes
+
+    outcomes = [o for client in in_parallel(read_modify_write, live) for o in client]
+    applied = sorted(
+        (
+            (body["trade"]["version"], mark, body["trade"]["description"])
+            for mark, status, body in outcomes
+            if status == 200
+        ),
+    )
+    refused = [body for _mark, status, body in outcomes if status == 412]
+    assert len(applied) + len(refused) == CLIENTS * ATTEMPTS  # nothing but 200 and 412
+    assert all(body["code"] == "precondition_failed" for body in refused)
+    # The 200s, in version order, are a serial history: each extends the one before.
+    expected = "start"
+    for position, (version, mark, description) in enumerate(applied):
+        expected = f"{expected}|{mark}"
+        assert (version, description) == (position + 2, expected)
+    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+        final = client.get(url).json()
+        history = client.get(f"{url}/history?limit=100").json()["items"]
+    lost = [mark for _v, mark, _d in applied if mark not in final["description"].split("|")]
+    assert final["description"] == expected
+    assert final["version"] == len(applied) + 1
+    assert [entry["version"] for entry in history] == list(range(1, len(applied) + 2))
+    assert lost == []
+    assert applied  # the race really happened
+    assert refused
+    with capsys.disabled():
+        print(
+            f"\nlost-update [{live.backend}, {len(live.urls)} server process(es)]: "
+            f"{CLIENTS} clients x {ATTEMPTS} attempts = {len(outcomes)} writes, "
+            f"{len(applied)} x 200, {len(refused)} x 412, {len(lost)} lost updates, "
+            f"final version {final['version']}"
+        )
+
+
+@pytest.mark.slow
+def test_concurrent_retries_of_one_key_create_exactly_once(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keyed = {"Idempotency-Key": "concurrent-create-1"}
+
+    def retry_until_answered(_i: int, client: httpx.Client) -> tuple[httpx.Response, int]:
+        for conflicts in range(500):
+            response = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+            if response.status_code != 409:
+                return response, conflicts
+            assert response.json()["code"] == "idempotency_key_in_use"
+            time.sleep(0.01)
+        raise AssertionError("the key stayed in flight")
+
+    answers = in_parallel(retry_until_answered, live)
+    responses = [response for response, _ in answers]
+    conflicts = sum(seen for _, seen in answers)
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.content for r in responses}) == 1  # byte for byte the first response
+    originals = [r for r in responses if "idempotent-replayed" not in r.headers]
+    assert len(originals) == 1
+    replayed = [r for r in responses if r not in originals]
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in replayed)
+    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+        assert len(client.get("/api/v1/trades?limit=100").json()["items"]) == 1
+        other = client.post("/api/v1/trades", json={**NEW_TRADE, "quantity": 1}, headers=keyed)
+        assert other.status_code == 422
+        fresh = {"Idempotency-Key": "concurrent-create-2"}
+        invalid = client.post("/api/v1/trades", json={**NEW_TRADE, "quantity": -1}, headers=fresh)
+        assert invalid.status_code == 400
+        valid = client.post("/api/v1/trades", json=NEW_TRADE, headers=fresh)
+        assert valid.status_code == 201
+        assert "idempotent-replayed" not in valid.headers
+        assert len(client.get("/api/v1/trades?limit=100").json()["items"]) == 2
+    with capsys.disabled():
+        print(
+            f"\nidempotency [{live.backend}, {len(live.urls)} server process(es)]: "
+            f"{CLIENTS} concurrent clients, 1 trade created, 1 original 201 + "
+            f"{CLIENTS - 1} replayed 201s, {conflicts} x 409 while in flight"
+        )
+
+
+@pytest.mark.slow
+def test_concurrent_retries_of_a_large_submission_store_it_once(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bigger body keeps the first request in flight longer: retries meet the 409."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [
+        {"datetime": (start + timedelta(minutes=15 * n)).strftime("%Y-%m-%d %H:%M"), "purchase": n}
+        for n in range(8000)
+    ]
+    body = orjson.dumps({"purchase": rows})
+    keyed = {"Idempotency-Key": "plan-q1", "Content-Type": "application/json"}
+
+    def retry_until_answered(_i: int, client: httpx.Client) -> tuple[httpx.Response, int]:
+        for conflicts in range(2000):
+            response = client.post(
+                "/api/v0/user/USR456/submit-purchase", content=body, headers=keyed
+            )
+            if response.status_code != 409:
+                return response, conflicts
+            assert "still being processed" in response.json()["error"]
+            time.sleep(0.005)
+        raise AssertionError("the key stayed in flight")
+
+    answers = in_parallel(retry_until_answered, live)
+    responses = [response for response, _ in answers]
+    conflicts = sum(seen for _, seen in answers)
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.content for r in responses}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in responses) == 1
+    database = Database(create_db_engine(Settings(database_url=live.database_url)))
+    with database.read() as session:
+        stored = session.exec(select(StrategyPurchase)).all()
+    database.dispose()
+    assert [p.rows_uploaded for p in stored] == [8000]
+    with capsys.disabled():
+        print(
+            f"\nidempotency, 8000-row submission [{live.backend}, {len(live.urls)} server "
+            f"process(es)]: {CLIENTS} concurrent clients, 1 purchase stored, 1 original 201 + "
+            f"{CLIENTS - 1} replayed 201s, {conflicts} x 409 while in flight"
+        )
