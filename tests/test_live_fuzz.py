@@ -25,6 +25,7 @@ from tradepost.app import SPEC_PATH
 pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+HOOKS = str(Path(__file__).with_name("live_fuzz_hooks.py"))
 EXAMPLES = os.environ.get("TRADEPOST_FUZZ_EXAMPLES", "100")
 
 
@@ -89,6 +90,7 @@ def test_schemathesis_cli_finds_nothing(
                 "TRADEPOST_FUZZ_TOKEN": token,
                 "TRADEPOST_FUZZ_TENANT": "TEN123",
                 "TRADEPOST_FUZZ_USER": "USR456",
+                "SCHEMATHESIS_HOOKS": HOOKS,
             },
             cwd=SPEC_PATH.parent,
             capture_output=True,
