@@ -7,9 +7,9 @@
 - A valid generated ``If-Match`` becomes ``*`` (any existing version), so that updates
   reached through links succeed and the links after them are followed.
 
-Invalid values (empty, too long) are left alone for the negative checks. The in-process
-suite (tests/test_schemathesis.py) keeps the raw random values: there they get 412/422
-as documented, and tests/test_safe_writes.py pins both behaviours down.
+Negative cases and invalid values (empty, too long) are left alone for the negative
+checks. The in-process suite (tests/test_schemathesis.py) keeps the raw random values:
+there they get 412/422 as documented, and tests/test_safe_writes.py pins both down.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ MAX_KEY = 255
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    """Only positive cases: a negative one (e.g. a removed required header) stays as
+    generated, so that the negative checks judge exactly what was sent."""
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return
     headers = case.headers
     if not headers:
         return
