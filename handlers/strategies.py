@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from connexion import request
+
 from models import customers, strategies
+from models.history import ChangeEntry, snapshot
 from models.strategies import StrategyPurchase
 from tradepost import jsonio
 from tradepost.errors import Unauthenticated
-from tradepost.http import body, json_response, principal, services
+from tradepost.http import (
+    body,
+    if_match,
+    json_response,
+    principal,
+    read_response,
+    request_id,
+    services,
+)
 
 
 async def strategies_health() -> Any:
@@ -36,7 +47,9 @@ async def strategies_login() -> Any:
 async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) -> Any:
     rows = body()["purchase"]
     with services().db.write() as session:
-        purchase = strategies.submit_purchase(session, principal(token_info), username, rows)
+        purchase = strategies.submit_purchase(
+            session, principal(token_info), username, rows, request_id=request_id()
+        )
     return json_response(
         {
             "id": purchase.id,
@@ -47,6 +60,7 @@ async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) ->
             "message": "Purchase submitted successfully.",
         },
         201,
+        headers={"ETag": purchase.etag},
     )
 
 
@@ -55,14 +69,15 @@ async def get_strategy_purchase(
 ) -> Any:
     with services().db.read() as session:
         purchase = strategies.get_purchase(session, principal(token_info), username, purchase_id)
-    return json_response(
+    return read_response(
         {
             **_summary(purchase),
             "purchase": jsonio.raw(purchase.rows_json),
             "rows_uploaded": purchase.rows_uploaded,
             "outputs": strategies.outputs_of(purchase, idmodel),
             "created_at": purchase.created_at,
-        }
+        },
+        purchase.etag,
     )
 
 
@@ -71,15 +86,60 @@ async def update_strategy_purchase(
 ) -> Any:
     with services().db.write() as session:
         purchase = strategies.update_purchase(
-            session, principal(token_info), username, purchase_id, body()
+            session,
+            principal(token_info),
+            username,
+            purchase_id,
+            body(),
+            precondition=if_match(),
+            request_id=request_id(),
         )
     return json_response(
         {
             **_summary(purchase),
             "outputs": strategies.outputs_of(purchase),
             "message": f"CustomerPurchase {purchase.id} updated successfully",
+        },
+        headers={"ETag": purchase.etag},
+    )
+
+
+async def get_strategy_purchase_history(
+    username: str, purchase_id: str, token_info: dict[str, Any], limit: int = 20, offset: int = 0
+) -> Any:
+    with services().db.read() as session:
+        entries, total = strategies.purchase_history(
+            session, principal(token_info), username, purchase_id, limit=limit, offset=offset
+        )
+    return json_response(
+        {
+            "count": total,
+            "next": _page_url(limit, offset + limit) if offset + limit < total else None,
+            "previous": _page_url(limit, max(offset - limit, 0)) if offset > 0 else None,
+            "results": [_change_json(e) for e in entries],
         }
     )
+
+
+def _page_url(limit: int, offset: int) -> str:
+    return str(request.url.include_query_params(limit=limit, offset=offset))
+
+
+def _change_json(entry: ChangeEntry) -> dict[str, Any]:
+    before, after = snapshot(entry)
+    return {
+        "version": entry.version,
+        "action": entry.action,
+        "changed_at": entry.changed_at,
+        "principal": {
+            "tenant_id": entry.actor_tenant_id,
+            "user_id": entry.actor_user_id,
+            "token_id": entry.actor_token_id,
+        },
+        "request_id": entry.request_id,
+        "before": before,
+        "after": after,
+    }
 
 
 def _summary(purchase: StrategyPurchase) -> dict[str, Any]:

@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from models import trades
+from models.history import ChangeEntry, snapshot
 from models.trades import Trade, TradeContext
-from tradepost.http import body, header, json_response, principal, services
+from tradepost.http import (
+    body,
+    header,
+    if_match,
+    json_response,
+    principal,
+    read_response,
+    request_id,
+    services,
+)
 
 # JSON name -> column name
 FIELDS = {
@@ -31,6 +41,7 @@ def _context(token_info: dict[str, Any]) -> TradeContext:
         tenant_id=header("tenantId") or "",
         user_id=header("userId") or "",
         country_code=header("countryCode"),
+        request_id=request_id(),
     )
 
 
@@ -59,17 +70,34 @@ def trade_json(trade: Trade) -> dict[str, Any]:
     }
 
 
+def change_json(entry: ChangeEntry) -> dict[str, Any]:
+    before, after = snapshot(entry)
+    return {
+        "version": entry.version,
+        "action": entry.action,
+        "changedAt": entry.changed_at,
+        "principal": {
+            "tenantId": entry.actor_tenant_id,
+            "userId": entry.actor_user_id,
+            "tokenId": entry.actor_token_id,
+        },
+        "requestId": entry.request_id,
+        "before": before,
+        "after": after,
+    }
+
+
 async def create_trade(token_info: dict[str, Any]) -> Any:
     with services().db.write() as session:
         trade = trades.create_trade(session, _context(token_info), _values(body()))
-    location = f"/api/v1/trades/{trade.id}"
-    return json_response(trade_json(trade), 201, headers={"Location": location})
+    headers = {"Location": f"/api/v1/trades/{trade.id}", "ETag": trade.etag}
+    return json_response(trade_json(trade), 201, headers=headers)
 
 
 async def get_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
     with services().db.read() as session:
         trade = trades.get_trade(session, _context(token_info), trade_id)
-    return json_response(trade_json(trade))
+    return read_response(trade_json(trade), trade.etag)
 
 
 async def list_trades(
@@ -84,5 +112,20 @@ async def list_trades(
 
 async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
     with services().db.write() as session:
-        trade = trades.update_trade(session, _context(token_info), trade_id, _values(body()))
-    return json_response({"message": "Trade updated successfully.", "trade": trade_json(trade)})
+        trade = trades.update_trade(
+            session, _context(token_info), trade_id, _values(body()), precondition=if_match()
+        )
+    return json_response(
+        {"message": "Trade updated successfully.", "trade": trade_json(trade)},
+        headers={"ETag": trade.etag},
+    )
+
+
+async def get_trade_history(
+    trade_id: str, token_info: dict[str, Any], limit: int = 20, cursor: int | None = None
+) -> Any:
+    with services().db.read() as session:
+        entries, next_cursor = trades.trade_history(
+            session, _context(token_info), trade_id, limit=limit, after=cursor
+        )
+    return json_response({"items": [change_json(e) for e in entries], "nextCursor": next_cursor})

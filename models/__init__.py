@@ -6,6 +6,8 @@ schema-drift test rely on that).
 
 from models import (  # noqa: F401
     customers,
+    history,
+    idempotency,
     offsets,
     rate_limits,
     strategies,

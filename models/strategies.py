@@ -9,10 +9,15 @@ Rules (also written in openapi.yaml):
   any other status is 409). An omitted ``status`` or ``error`` is left as it is.
 - ``outputs`` is stored exactly as sent (the structured per-model list, or any JSON object)
   as serialised JSON, so reading it back never re-parses a year of data.
+- Every write bumps ``version`` in a guarded UPDATE (``WHERE version = :v``); an update
+  carrying ``If-Match`` applies only to the version it names (else 412). Submissions and
+  updates are recorded in the change history in the same transaction; bulky payloads
+  (rows, outputs) are recorded as their size and SHA-256 digest, not copied.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,18 +25,24 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.history import Actor, ChangeEntry, history_page, record_change
 from models.tokens import Principal
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
+from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
 from tradepost.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
 
 STATUSES = ("pending", "in_progress", "completed", "failed")
 FINAL = "completed"
+RESOURCE = "strategy_purchase"
+
+_VERSION = Column("version", Integer, nullable=False)
 
 
 class StrategyPurchase(SQLModel, table=True):
     __tablename__ = "strategy_purchases"
     __table_args__ = (Index("ix_strategy_purchases_owner", "tenant_id", "user_id", "pk"),)
+    __mapper_args__ = {"version_id_col": _VERSION}
 
     pk: int | None = Field(
         default=None,
@@ -45,9 +56,45 @@ class StrategyPurchase(SQLModel, table=True):
     rows_json: str = Field(sa_column=Column(Text, nullable=False))
     rows_uploaded: int
     outputs_json: str | None = Field(default=None, sa_column=Column(Text))
-    version: int = Field(default=1)
+    version: int = Field(default=1, sa_column=_VERSION)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+    @property
+    def etag(self) -> str:
+        return etag(self.id, self.version)
+
+
+def _digest(serialised: str | None) -> dict[str, Any] | None:
+    if serialised is None:
+        return None
+    data = serialised.encode()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def history_snapshot(purchase: StrategyPurchase) -> dict[str, Any]:
+    """What the change history keeps of a purchase: its state, and digests of its data."""
+    return {
+        "user_id": purchase.user_id,
+        "status": purchase.status,
+        "error": purchase.error,
+        "rows_uploaded": purchase.rows_uploaded,
+        "purchase": _digest(purchase.rows_json),
+        "outputs": _digest(purchase.outputs_json),
+    }
+
+
+def _record(session: Session, actor: Actor, purchase: StrategyPurchase, before: Any) -> None:
+    record_change(
+        session,
+        resource_type=RESOURCE,
+        resource_id=purchase.id,
+        tenant_id=purchase.tenant_id,
+        version=purchase.version,
+        actor=actor,
+        before=before,
+        after=history_snapshot(purchase),
+    )
 
 
 def authorize(principal: Principal, user: str) -> None:
@@ -57,7 +104,12 @@ def authorize(principal: Principal, user: str) -> None:
 
 
 def submit_purchase(
-    session: Session, principal: Principal, user: str, rows: list[dict[str, Any]]
+    session: Session,
+    principal: Principal,
+    user: str,
+    rows: list[dict[str, Any]],
+    *,
+    request_id: str | None = None,
 ) -> StrategyPurchase:
     authorize(principal, user)
     now = utcnow()
@@ -74,6 +126,7 @@ def submit_purchase(
     )
     session.add(purchase)
     session.flush()
+    _record(session, Actor(principal, request_id), purchase, None)
     return purchase
 
 
@@ -106,7 +159,14 @@ def check_transition(current: str, new: str) -> None:
 
 
 def update_purchase(
-    session: Session, principal: Principal, user: str, purchase_id: str, update: dict[str, Any]
+    session: Session,
+    principal: Principal,
+    user: str,
+    purchase_id: str,
+    update: dict[str, Any],
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+    request_id: str | None = None,
 ) -> StrategyPurchase:
     """Store ``update["outputs"]`` (and ``status``/``error`` when present).
 
@@ -117,16 +177,18 @@ def update_purchase(
     status: str | None = update.get("status")
     error: str | None = update.get("error")
     purchase = get_purchase(session, principal, user, purchase_id, lock=True)
+    precondition.check(purchase.etag)
+    before = history_snapshot(purchase)
     if status is not None:
         check_transition(purchase.status, status)
         purchase.status = status
     if error is not None:
         purchase.error = error
     purchase.outputs_json = serialised
-    purchase.version += 1
-    purchase.updated_at = utcnow()
+    purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(purchase)
-    session.flush()
+    guarded_flush(session)
+    _record(session, Actor(principal, request_id), purchase, before)
     return purchase
 
 
@@ -152,3 +214,13 @@ def outputs_of(purchase: StrategyPurchase, idmodel: int | None = None) -> Any:
     if isinstance(outputs, list):
         return [entry for entry in outputs if entry.get("idmodel") == idmodel]
     return outputs
+
+
+def purchase_history(
+    session: Session, principal: Principal, user: str, purchase_id: str, *, limit: int, offset: int
+) -> tuple[list[ChangeEntry], int]:
+    """The purchase's changes, oldest first, and how many there are in all."""
+    purchase = get_purchase(session, principal, user, purchase_id)
+    return history_page(
+        session, resource_type=RESOURCE, resource_id=purchase.id, limit=limit, offset=offset
+    )

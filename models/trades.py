@@ -10,6 +10,9 @@ Rules (also written in openapi.yaml):
 - ``totalAmount`` defaults to ``quantity x indicativeUnitPrice`` rounded half-even to
   2 decimals. When an update changes quantity or price without sending ``totalAmount``,
   the total is recomputed; a ``totalAmount`` that is sent is stored as sent.
+- Every write bumps ``version`` in the same guarded UPDATE (``WHERE version = :v``); an
+  update carrying ``If-Match`` applies only to the version it names (else 412). Every
+  create and update is recorded in the change history, in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,24 +21,30 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Table, bindparam, update
-from sqlalchemy.sql.dml import Update
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.history import Actor, ChangeEntry, history_page, record_change
 from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
+from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
 from tradepost.errors import Forbidden, InvalidRequest, NotFound
+
+RESOURCE = "trade"
 
 _EXACT = Context(prec=80)
 _CENTS = Decimal("0.01")
 
 
+_VERSION = Column("version", Integer, nullable=False)
+
+
 class Trade(SQLModel, table=True):
     __tablename__ = "trades"
     __table_args__ = (Index("ix_trades_tenant_pk", "tenant_id", "pk"),)
+    __mapper_args__ = {"version_id_col": _VERSION}
 
     pk: int | None = Field(
         default=None,
@@ -54,12 +63,13 @@ class Trade(SQLModel, table=True):
     doc_links: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
     labelling_requirement: str | None = Field(default=None, max_length=1000)
     packaging_requirement: str | None = Field(default=None, max_length=1000)
-    version: int = Field(default=1)
+    version: int = Field(default=1, sa_column=_VERSION)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
-
-_TRADES: Table = Trade.__table__  # type: ignore[attr-defined]
+    @property
+    def etag(self) -> str:
+        return etag(self.id, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,45 @@ class TradeContext:
     tenant_id: str
     user_id: str
     country_code: str | None = None
+    request_id: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.principal, self.request_id)
+
+
+# The fields a change-history entry records (the API's names, as the history shows them).
+HISTORY_FIELDS = {
+    "tenantId": "tenant_id",
+    "userId": "user_id",
+    "countryCode": "country_code",
+    "productId": "product_id",
+    "description": "description",
+    "quantity": "quantity",
+    "indicativeUnitPrice": "indicative_unit_price",
+    "totalAmount": "total_amount",
+    "productUnitType": "product_unit_type",
+    "docLinks": "doc_links",
+    "labellingRequirement": "labelling_requirement",
+    "packagingRequirement": "packaging_requirement",
+}
+
+
+def history_snapshot(trade: Trade) -> dict[str, Any]:
+    return {name: getattr(trade, column) for name, column in HISTORY_FIELDS.items()}
+
+
+def _record(session: Session, ctx: TradeContext, trade: Trade, before: Any) -> None:
+    record_change(
+        session,
+        resource_type=RESOURCE,
+        resource_id=trade.id,
+        tenant_id=trade.tenant_id,
+        version=trade.version,
+        actor=ctx.actor,
+        before=before,
+        after=history_snapshot(trade),
+    )
 
 
 CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")
@@ -122,6 +171,7 @@ def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) ->
     )
     session.add(trade)
     session.flush()
+    _record(session, ctx, trade, None)
     return trade
 
 
@@ -152,60 +202,42 @@ def list_trades(
 
 
 def update_trade(
-    session: Session, ctx: TradeContext, trade_id: str, changes: dict[str, Any]
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    changes: dict[str, Any],
+    *,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> Trade:
-    """Apply ``changes``; one ``UPDATE ... RETURNING`` unless the total must be recomputed.
-
-    A change that needs the stored values (quantity or price without a total) reads the row
-    under a lock first; any other change is written and read back in one statement, scoped
-    to the tenant (and to the user, for a user-bound token): no row means 404 or 403.
-    """
     _check_body_context(ctx, changes)
-    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
-    if price_changed and "total_amount" not in changes:
-        return _update_loaded(session, ctx, trade_id, changes)
-    authorize(ctx)
-    user_scoped = ctx.principal.user_id is not None
-    statement = _update_statement(tuple(sorted(changes)), user_scoped)
-    params = {f"new_{name}": value for name, value in changes.items()}
-    params.update(
-        scope_id=trade_id, scope_tenant=ctx.tenant_id, scope_user=ctx.user_id, now=utcnow()
-    )
-    row = session.connection().execute(statement, params).one_or_none()
-    if row is None:
-        get_trade(session, ctx, trade_id)  # 404 unless the tenant has it
-        raise Forbidden("The user does not have permission to update the trade.")
-    return Trade.model_construct(**row._mapping)
-
-
-@lru_cache(maxsize=512)
-def _update_statement(names: tuple[str, ...], user_scoped: bool) -> Update:
-    """One statement object per set of changed columns: compiled and cache-keyed once."""
-    columns = _TRADES.c
-    statement = update(_TRADES).where(
-        columns.id == bindparam("scope_id"), columns.tenant_id == bindparam("scope_tenant")
-    )
-    if user_scoped:
-        statement = statement.where(columns.user_id == bindparam("scope_user"))
-    values: dict[str, Any] = {
-        name: bindparam(f"new_{name}", type_=columns[name].type) for name in names
-    }
-    values["version"] = columns.version + 1
-    values["updated_at"] = bindparam("now", type_=columns.updated_at.type)
-    return statement.values(values).returning(*columns)
-
-
-def _update_loaded(
-    session: Session, ctx: TradeContext, trade_id: str, changes: dict[str, Any]
-) -> Trade:
     trade = get_trade(session, ctx, trade_id, lock=True)
     if ctx.principal.user_id is not None and trade.user_id != ctx.user_id:
         raise Forbidden("The user does not have permission to update the trade.")
+    precondition.check(trade.etag)
+    before = history_snapshot(trade)
     for name, value in changes.items():
         setattr(trade, name, value)
-    trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
-    trade.version += 1
-    trade.updated_at = utcnow()
+    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
+    if price_changed and "total_amount" not in changes:
+        trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
+    trade.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(trade)
-    session.flush()
+    guarded_flush(session)
+    _record(session, ctx, trade, before)
     return trade
+
+
+def trade_history(
+    session: Session, ctx: TradeContext, trade_id: str, *, limit: int, after: int | None = None
+) -> tuple[list[ChangeEntry], int | None]:
+    """The trade's changes, oldest first; ``after`` is the last version of the previous page."""
+    trade = get_trade(session, ctx, trade_id)
+    entries, _total = history_page(
+        session,
+        resource_type=RESOURCE,
+        resource_id=trade.id,
+        limit=limit + 1,
+        after_version=after or 0,
+    )
+    next_cursor = entries[limit - 1].version if len(entries) > limit else None
+    return entries[:limit], next_cursor

@@ -1,4 +1,5 @@
-"""Schemathesis hooks, loaded through ``schemathesis.toml`` (in-process and CLI runs).
+"""Schemathesis hooks for every run: imported by tests/test_schemathesis.py, and by
+tests/live_fuzz_hooks.py for the CLI runs.
 
 OpenAPI 3.0 has no ``propertyNames``, so the spec states key rules as
 ``x-propertyNames`` (enforced by tradepost.validation). Schemathesis ignores ``x-``

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from models.tokens import find_token, hash_token
+from models import idempotency
+from models.tokens import Principal, find_token, hash_token
 from tradepost.cli import main
 from tradepost.db import Database
 
@@ -134,7 +136,21 @@ def test_every_command_has_help(cli: Any) -> None:
         ("tokens", "create"),
         ("customers", "list"),
         ("tenants", "list"),
+        ("idempotency", "purge"),
     ):
         code, out, _ = cli(*command, "--help")
         assert code == 0
         assert "usage: tradepost" in out
+
+
+def test_idempotency_purge_deletes_expired_keys(cli: Any, db: Database) -> None:
+    with db.write() as session:
+        idempotency.claim(
+            session,
+            principal=Principal(1, "TEN123", "USR456", None),
+            key="old",
+            fingerprint="f",
+            lifetime=timedelta(seconds=-1),
+        )
+    code, out, _ = cli("idempotency", "purge")
+    assert (code, out.strip()) == (0, "purged 1 expired idempotency keys")

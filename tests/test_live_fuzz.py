@@ -168,6 +168,7 @@ def fuzz_surface(tag: str, url: str, token: str, backend: str, tmp_path: Path) -
             "TRADEPOST_FUZZ_TOKEN": token,
             "TRADEPOST_FUZZ_TENANT": "TEN123",
             "TRADEPOST_FUZZ_USER": "USR456",
+            "SCHEMATHESIS_HOOKS": "tests.live_fuzz_hooks",
         },
         cwd=SPEC_PATH.parent,
         capture_output=True,

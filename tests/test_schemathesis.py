@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import schemathesis
 
+from tests import fuzz_hooks  # noqa: F401  (registers the x-propertyNames filter)
 from tests.conftest import TokenFactory
 from tradepost.app import SPEC_PATH
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tradepost import migrate
 from tradepost.auth import TokenVerifier
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
+from tradepost.idempotency import Idempotency, spec_operations
 from tradepost.metrics import Metrics
 from tradepost.middleware import BodyLimit, RequestContext, request_id_of
 from tradepost.ratelimit import RateLimiter
@@ -30,6 +32,7 @@ from tradepost.surfaces import surface_for
 from tradepost.validation import VALIDATOR_MAP
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+IDEMPOTENCY_KEY_PARAMETER = "#/components/parameters/IdempotencyKey"
 
 logger = logging.getLogger("tradepost")
 
@@ -89,6 +92,13 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         app.add_error_handler(exc_class, render_error)
     app.add_middleware(
         BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
+    )
+    app.add_middleware(
+        Idempotency,
+        MiddlewarePosition.BEFORE_CONTEXT,
+        operations=spec_operations(spec["paths"], IDEMPOTENCY_KEY_PARAMETER),
+        operation_ids=resolver.spec_operation_ids,
+        lifetime=timedelta(hours=settings.idempotency_key_hours),
     )
     app.add_middleware(
         RequestContext,

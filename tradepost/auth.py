@@ -63,6 +63,7 @@ def bearer_info(token: str, request: Any) -> dict[str, Any]:
     token's rate limit (``tradepost.ratelimit``)."""
     services = services_of(request.scope)
     principal = services.tokens.verify(token)
-    request.scope["state"]["principal"] = principal.label
+    request.scope["state"]["principal"] = principal.label  # for the access log
+    request.scope["state"]["caller"] = principal  # for idempotency keys
     services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}

@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from models.customers import create_customer, list_customers
+from models.idempotency import purge_expired
 from models.tenants import tenant_counts
 from models.tokens import list_tokens, mint_token, revoke_token
 from models.types import utcnow
@@ -193,6 +194,13 @@ def cmd_tenants_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_idempotency_purge(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.write() as session:
+        purged = purge_expired(session)
+    print(f"purged {purged} expired idempotency keys")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
@@ -253,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.add_parser("list", help="every tenant with its row counts per table").set_defaults(
         func=cmd_tenants_list
     )
+
+    keys = commands.add_parser(
+        "idempotency", help="stored Idempotency-Key responses"
+    ).add_subparsers(dest="idempotency_command", required=True)
+    keys.add_parser(
+        "purge", help="delete expired keys (the service also does it now and then)"
+    ).set_defaults(func=cmd_idempotency_purge)
     return parser
 
 

@@ -9,6 +9,8 @@ from starlette.responses import Response
 
 from models.tokens import Principal
 from tradepost import jsonio
+from tradepost.conditional import Precondition, not_modified, precondition
+from tradepost.middleware import request_id_of
 from tradepost.services import Services, services_of
 from tradepost.validation import take_body
 
@@ -25,6 +27,23 @@ def body() -> Any:
 def header(name: str) -> str | None:
     value: str | None = request.headers.get(name)
     return value
+
+
+def request_id() -> str:
+    """This request's id, as the ``X-Request-Id`` response header carries it."""
+    return request_id_of(request.scope)
+
+
+def if_match() -> Precondition:
+    """The update's ``If-Match`` precondition (unconditional without the header)."""
+    return precondition(header("If-Match"))
+
+
+def read_response(payload: Any, tag: str) -> Response:
+    """A 200 with the resource's ``ETag``, or a bare 304 when ``If-None-Match`` names it."""
+    return not_modified(header("If-None-Match"), tag) or json_response(
+        payload, headers={"ETag": tag}
+    )
 
 
 def principal(token_info: dict[str, Any]) -> Principal:

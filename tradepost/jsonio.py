@@ -120,7 +120,8 @@ def _reject_lone_surrogates(value: Any) -> None:
             stack.extend(item)
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """orjson's hook for the types this service adds: ``Decimal``, written digit for digit."""
     if isinstance(value, Decimal):
         return orjson.Fragment(format_decimal(value))
     raise TypeError(f"cannot serialise {type(value).__name__}")
@@ -139,6 +140,6 @@ def raw(serialised: str | bytes) -> Any:
 
 def dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_UTC_Z)
     except orjson.JSONEncodeError as exc:
         raise JSONError(str(exc)) from None

@@ -24,7 +24,8 @@ from tradepost.surfaces import OFFSETS, surface_for
 
 access_log = logging.getLogger("tradepost.access")
 
-_WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$")
+# An incoming X-Request-Id (e.g. a proxy's) is adopted when it is 1-128 of these characters.
+_WELL_FORMED_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,128}\Z")
 
 
 def new_request_id(offsets: bool) -> str:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     validate_responses: bool = Field(
         default=False, description="Check every response body against openapi.yaml."
     )
+    idempotency_key_hours: float = Field(
+        default=24.0,
+        ge=24,
+        description="How long a stored create response answers retries with its "
+        "Idempotency-Key (expired keys are purged opportunistically and by "
+        "`tradepost idempotency purge`).",
+    )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     rate_limit_per_minute: int = Field(
         default=0,

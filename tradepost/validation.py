@@ -186,6 +186,11 @@ def take_body(scope: Scope) -> Any:
     return scope.get("state", {}).pop(_BODY, None)
 
 
+def peek_body(scope: Scope) -> Any:
+    """The parsed, validated body, left in place for the handler."""
+    return scope.get("state", {}).get(_BODY)
+
+
 class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     """Reads, parses and validates a JSON body once; the handler takes the parsed value.
 
@@ -307,4 +312,4 @@ VALIDATOR_MAP = {
     ),
 }
 
-__all__ = ["VALIDATOR_MAP", "CompiledSchema", "format_path", "take_body"]
+__all__ = ["VALIDATOR_MAP", "CompiledSchema", "format_path", "peek_body", "take_body"]

@@ -1,0 +1,45 @@
+"""Schemathesis hooks for the live CLI run (tests/test_live_fuzz.py), loaded through
+``SCHEMATHESIS_HOOKS=tests.live_fuzz_hooks`` (with tests/fuzz_hooks.py): the fuzzer
+sends the safe-write headers the way clients do.
+
+- A valid generated ``Idempotency-Key`` becomes a fresh UUID. Hypothesis draws short
+  strings such as ``"0"`` again and again; reused with another body they are 422 by
+  design, so nearly no create would succeed and the stateful phase would starve.
+- A valid generated ``If-Match`` becomes ``*`` (any existing version), so that updates
+  reached through links succeed and the links after them are followed.
+
+Negative cases and invalid values (empty, too long) are left alone for the negative
+checks. The in-process suite (tests/test_schemathesis.py) keeps the raw random values:
+there they get 412/422 as documented, and tests/test_safe_writes.py pins both down.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import schemathesis
+
+from tests import fuzz_hooks  # noqa: F401  (the x-propertyNames filter, registered on import)
+
+MAX_KEY = 255
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    """Only positive cases: a negative one (e.g. a removed required header) stays as
+    generated, so that the negative checks judge exactly what was sent."""
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return
+    headers = case.headers
+    if not headers:
+        return
+    for name in list(headers):
+        value = headers[name]
+        if not isinstance(value, str) or not value:
+            continue
+        if name.lower() == "idempotency-key" and len(value) <= MAX_KEY:
+            headers[name] = f"fuzz-{uuid.uuid4()}"
+        elif name.lower() == "if-match" and len(value) <= 2048:
+            headers[name] = "*"
