@@ -11,10 +11,19 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from models import offsets
+from models.history import ChangeEntry, snapshot
 from models.offsets import OffsetFile, OffsetPurchase, PriceList
 from tradepost import jsonio
 from tradepost.errors import FieldError, InvalidRequest
-from tradepost.http import body, json_response, principal, services
+from tradepost.http import (
+    body,
+    if_match,
+    json_response,
+    principal,
+    read_response,
+    request_id,
+    services,
+)
 
 
 def _prices() -> PriceList:
@@ -113,12 +122,13 @@ async def create_purchase(token_info: dict[str, Any]) -> Any:
     values = body()
     with services().db.write() as session:
         purchase, created = offsets.create_purchase(
-            session, principal(token_info), values, _prices()
+            session, principal(token_info), values, _prices(), request_id=request_id()
         )
         payload = purchase_json(session, purchase, values.get("expand"))
     if not created:
-        return json_response(payload)
-    return json_response(payload, 201, headers={"Location": f"/v2/purchases/{purchase.id}"})
+        return json_response(payload, headers={"ETag": purchase.etag})
+    headers = {"Location": f"/v2/purchases/{purchase.id}", "ETag": purchase.etag}
+    return json_response(payload, 201, headers=headers)
 
 
 async def list_purchases(
@@ -141,22 +151,58 @@ async def get_purchase(
     with services().db.read() as session:
         purchase = offsets.get_purchase(session, principal(token_info), id_)
         payload = purchase_json(session, purchase, expand)
-    return json_response(payload)
+    return read_response(payload, purchase.etag)
 
 
 async def update_purchase(id_: str, token_info: dict[str, Any]) -> Any:
     patch = body()
     with services().db.write() as session:
-        purchase = offsets.update_purchase(session, principal(token_info), id_, patch)
+        purchase = offsets.update_purchase(
+            session,
+            principal(token_info),
+            id_,
+            patch,
+            precondition=if_match(),
+            request_id=request_id(),
+        )
         payload = purchase_json(session, purchase, patch.get("expand"))
-    return json_response(payload)
+    return json_response(payload, headers={"ETag": purchase.etag})
 
 
 async def cancel_purchase(id_: str, token_info: dict[str, Any]) -> Any:
     with services().db.write() as session:
-        purchase = offsets.cancel_purchase(session, principal(token_info), id_)
+        purchase = offsets.cancel_purchase(
+            session, principal(token_info), id_, precondition=if_match(), request_id=request_id()
+        )
         payload = purchase_json(session, purchase, None)
-    return json_response(payload)
+    return json_response(payload, headers={"ETag": purchase.etag})
+
+
+def change_json(entry: ChangeEntry) -> dict[str, Any]:
+    before, after = snapshot(entry)
+    return {
+        "version": entry.version,
+        "action": entry.action,
+        "changed_at": entry.changed_at,
+        "principal": {
+            "tenant_id": entry.actor_tenant_id,
+            "user_id": entry.actor_user_id,
+            "token_id": entry.actor_token_id,
+        },
+        "request_id": entry.request_id,
+        "before": before,
+        "after": after,
+    }
+
+
+async def get_purchase_history(
+    id_: str, token_info: dict[str, Any], limit: int = 20, starting_after: int | None = None
+) -> Any:
+    with services().db.read() as session:
+        entries, has_more = offsets.purchase_history(
+            session, principal(token_info), id_, limit=limit, starting_after=starting_after
+        )
+    return json_response({"data": [change_json(e) for e in entries], "has_more": has_more})
 
 
 async def get_file(id_: str, token_info: dict[str, Any]) -> Any:

@@ -38,11 +38,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.history import Actor, ChangeEntry, history_page, record_change
 from models.merge_patch import merge_patch
 from models.offset_pdf import render_document
 from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost import jsonio
+from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
 from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
 DOCUMENTS = ("confirmation_document", "certificate_document")
@@ -51,6 +53,7 @@ MAX_METADATA_KEYS = 50
 CANCELLABLE_FOR = timedelta(days=14)
 TONNES_PER_UNIT = {"tonne": Decimal(1), "kilogram": Decimal("0.001"), "gram": Decimal("0.000001")}
 _ALPHABET = string.ascii_letters + string.digits
+RESOURCE = "offset_purchase"
 
 
 def new_id(prefix: str) -> str:
@@ -79,12 +82,16 @@ class OffsetQuote(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+_VERSION = Column("version", Integer, nullable=False)
+
+
 class OffsetPurchase(SQLModel, table=True):
     __tablename__ = "offset_purchases"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_reference", name="uq_offset_purchases_reference"),
         Index("ix_offset_purchases_tenant_pk", "tenant_id", "pk"),
     )
+    __mapper_args__ = {"version_id_col": _VERSION}
 
     pk: int | None = _pk()
     id: str = Field(sa_column=Column(String(80), nullable=False, unique=True))
@@ -102,9 +109,13 @@ class OffsetPurchase(SQLModel, table=True):
     certificate_json: str | None = Field(default=None, sa_column=Column(Text))
     return_url: str | None = Field(default=None, max_length=2000)
     cancellable_until: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    version: int = Field(default=1)
+    version: int = Field(default=1, sa_column=_VERSION)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+    @property
+    def etag(self) -> str:
+        return etag(self.id, self.version)
 
     def document(self, name: str) -> dict[str, Any] | None:
         stored = self.confirmation_json if name == DOCUMENTS[0] else self.certificate_json
@@ -149,6 +160,34 @@ class PriceList:
     def total(self, quantity: Decimal, unit: str, currency: str) -> int:
         tonnes = quantity * TONNES_PER_UNIT[unit]
         return int((tonnes * self.per_tonne[currency]).to_integral_value(ROUND_CEILING))
+
+
+def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
+    """What the change history keeps of a purchase: everything a client can change or see."""
+    return {
+        "state": purchase.state,
+        "external_reference": purchase.external_reference,
+        "metadata": jsonio.raw(purchase.metadata_json),
+        "confirmation_document": _raw_or_none(purchase.confirmation_json),
+        "certificate_document": _raw_or_none(purchase.certificate_json),
+    }
+
+
+def _raw_or_none(serialised: str | None) -> Any:
+    return None if serialised is None else jsonio.raw(serialised)
+
+
+def _record(session: Session, actor: Actor, purchase: OffsetPurchase, before: Any) -> None:
+    record_change(
+        session,
+        resource_type=RESOURCE,
+        resource_id=purchase.id,
+        tenant_id=purchase.tenant_id,
+        version=purchase.version,
+        actor=actor,
+        before=before,
+        after=history_snapshot(purchase),
+    )
 
 
 # Quotes
@@ -214,7 +253,12 @@ def _claim_quote(session: Session, principal: Principal, quote_id: str) -> Offse
 
 
 def create_purchase(
-    session: Session, principal: Principal, values: dict[str, Any], prices: PriceList
+    session: Session,
+    principal: Principal,
+    values: dict[str, Any],
+    prices: PriceList,
+    *,
+    request_id: str | None = None,
 ) -> tuple[OffsetPurchase, bool]:
     """The new purchase and True, or the existing one with this reference and False."""
     _require_storable_documents(values)
@@ -262,6 +306,7 @@ def create_purchase(
             raise
         return _replay(existing, values["pricing"]), False
     _render_files(session, purchase)
+    _record(session, Actor(principal, request_id), purchase, None)
     return purchase, True
 
 
@@ -325,10 +370,18 @@ def list_purchases(
 
 
 def update_purchase(
-    session: Session, principal: Principal, ref: str, patch: dict[str, Any]
+    session: Session,
+    principal: Principal,
+    ref: str,
+    patch: dict[str, Any],
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+    request_id: str | None = None,
 ) -> OffsetPurchase:
     _require_storable_documents(patch)
     purchase = get_purchase(session, principal, ref, lock=True)
+    precondition.check(purchase.etag)
+    before = history_snapshot(purchase)
     changed_documents = [name for name in DOCUMENTS if name in patch]
     if changed_documents and purchase.state in FROZEN:
         raise Conflict(
@@ -343,12 +396,16 @@ def update_purchase(
         purchase.metadata_json = _merged_metadata(purchase, patch["metadata"])
     if "external_reference" in patch:
         _set_reference(session, principal, purchase, patch["external_reference"])
-    purchase.version += 1
-    purchase.updated_at = utcnow()
+    purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(purchase)
-    session.flush()
+    try:
+        with session.begin_nested():
+            guarded_flush(session)
+    except IntegrityError:  # a concurrent update took the external_reference first
+        raise _reference_taken(purchase) from None
     if changed_documents:
         _render_files(session, purchase)
+    _record(session, Actor(principal, request_id), purchase, before)
     return purchase
 
 
@@ -369,16 +426,29 @@ def _set_reference(
     if reference is not None and reference != purchase.external_reference:
         taken = _by_reference(session, principal, reference)
         if taken is not None:
-            raise Conflict(
-                "Another purchase already has this external_reference.",
-                code="external_reference_taken",
-                resource=("purchase", purchase.id),
-            )
+            raise _reference_taken(purchase)
     purchase.external_reference = reference
 
 
-def cancel_purchase(session: Session, principal: Principal, ref: str) -> OffsetPurchase:
+def _reference_taken(purchase: OffsetPurchase) -> Conflict:
+    return Conflict(
+        "Another purchase already has this external_reference.",
+        code="external_reference_taken",
+        resource=("purchase", purchase.id),
+    )
+
+
+def cancel_purchase(
+    session: Session,
+    principal: Principal,
+    ref: str,
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+    request_id: str | None = None,
+) -> OffsetPurchase:
     purchase = get_purchase(session, principal, ref, lock=True)
+    precondition.check(purchase.etag)
+    before = history_snapshot(purchase)
     now = utcnow()
     if purchase.state != "reserved" or now > purchase.cancellable_until:
         raise Conflict(
@@ -387,11 +457,26 @@ def cancel_purchase(session: Session, principal: Principal, ref: str) -> OffsetP
             resource=("purchase", purchase.id),
         )
     purchase.state = "canceled"
-    purchase.version += 1
     purchase.updated_at = now
     session.add(purchase)
-    session.flush()
+    guarded_flush(session)
+    _record(session, Actor(principal, request_id), purchase, before)
     return purchase
+
+
+def purchase_history(
+    session: Session, principal: Principal, ref: str, *, limit: int, starting_after: int | None
+) -> tuple[list[ChangeEntry], bool]:
+    """The purchase's changes, oldest first; ``starting_after`` is a version."""
+    purchase = get_purchase(session, principal, ref)
+    entries, _total = history_page(
+        session,
+        resource_type=RESOURCE,
+        resource_id=purchase.id,
+        limit=limit + 1,
+        after_version=starting_after or 0,
+    )
+    return entries[:limit], len(entries) > limit
 
 
 # Files

@@ -706,3 +706,103 @@ def test_every_response_has_a_request_id_and_errors_use_the_documented_shape(
     )
     ok = client.get(f"/v2/purchases/{purchase.id}", headers=auth)
     assert REQUEST_ID.match(ok.headers["squake-request-id"])
+
+
+# Safe writes: ETags, idempotency keys, history
+
+
+def test_etags_guard_updates_and_answer_304(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    purchase = make_offset_purchase(db)
+    read = client.get(f"/v2/purchases/{purchase.id}", headers=auth)
+    tag = read.headers["etag"]
+    assert tag == f'"{purchase.id}-v1"'
+    unchanged = client.get(f"/v2/purchases/{purchase.id}", headers={**auth, "If-None-Match": tag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert REQUEST_ID.match(unchanged.headers["squake-request-id"])
+
+    patched = client.patch(
+        f"/v2/purchases/{purchase.id}",
+        json={"metadata": {"a": "1"}},
+        headers={**auth, "If-Match": tag},
+    )
+    assert patched.status_code == 200
+    assert patched.headers["etag"] == f'"{purchase.id}-v2"'
+    stale = client.patch(
+        f"/v2/purchases/{purchase.id}",
+        json={"metadata": {"b": "2"}},
+        headers={**auth, "If-Match": tag},
+    )
+    assert_error(stale, 412, "precondition_failed")
+    stale_cancel = client.post(
+        f"/v2/purchases/{purchase.id}/cancel", headers={**auth, "If-Match": tag}
+    )
+    assert_error(stale_cancel, 412, "precondition_failed")
+    stored = load_offset_purchase(db, purchase.id)
+    assert (stored.metadata_dict, stored.state, stored.version) == ({"a": "1"}, "reserved", 2)
+
+
+def test_idempotency_key_replays_the_first_create(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    quote = make_quote(db)
+    keyed = {**auth, "Idempotency-Key": "order-4711-attempt"}
+    first = client.post("/v2/purchases", json={"pricing": quote.id}, headers=keyed)
+    retry = client.post("/v2/purchases", json={"pricing": quote.id}, headers=keyed)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    other = client.post("/v2/purchases", json={"pricing": make_quote(db).id}, headers=keyed)
+    assert_error(other, 422, "unprocessable")
+    assert count(db, OffsetPurchase) == 1
+
+
+def test_history_records_every_change_with_its_request_id(
+    client: Any, db: Database, auth: dict[str, str], other_auth: dict[str, str]
+) -> None:
+    quote = make_quote(db)
+    created = client.post(
+        "/v2/purchases", json={"pricing": quote.id, "external_reference": "h-1"}, headers=auth
+    )
+    patched = client.patch("/v2/purchases/h-1", json={"metadata": {"crm": "42"}}, headers=auth)
+    cancelled = client.post("/v2/purchases/h-1/cancel", headers=auth)
+    request_ids = [r.headers["squake-request-id"] for r in (created, patched, cancelled)]
+
+    page = client.get("/v2/purchases/h-1/history", params={"limit": 2}, headers=auth).json()
+    assert [e["version"] for e in page["data"]] == [1, 2]
+    assert page["has_more"]
+    rest = client.get(
+        "/v2/purchases/h-1/history", params={"starting_after": 2}, headers=auth
+    ).json()
+    entries = page["data"] + rest["data"]
+    assert not rest["has_more"]
+    assert [e["action"] for e in entries] == ["create", "update", "update"]
+    assert [e["request_id"] for e in entries] == request_ids
+    assert entries[0]["before"] is None
+    assert entries[0]["after"]["external_reference"] == "h-1"
+    assert entries[1]["before"]["metadata"] == {}
+    assert entries[1]["after"]["metadata"] == {"crm": "42"}
+    assert (entries[2]["before"]["state"], entries[2]["after"]["state"]) == (
+        "reserved",
+        "canceled",
+    )
+    assert entries[0]["principal"]["tenant_id"] == "CLIENT1"
+    assert_error(client.get("/v2/purchases/h-1/history", headers=other_auth), 404, "not_found")
+    assert_error(client.post("/v2/purchases/h-1/history", headers=auth), 405, "method_not_allowed")
+
+
+def test_a_refused_update_writes_no_history(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    purchase = make_offset_purchase(db, external_reference="taken-1")
+    other = make_offset_purchase(db)
+    refused = client.patch(
+        f"/v2/purchases/{other.id}", json={"external_reference": "taken-1"}, headers=auth
+    )
+    assert_error(refused, 409, "external_reference_taken")
+    history = client.get(f"/v2/purchases/{other.id}/history", headers=auth).json()
+    assert [e["action"] for e in history["data"]] == ["create"]
+    assert purchase.version == 1
