@@ -727,3 +727,60 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
             f"process(es)]: {CLIENTS} concurrent clients, 1 purchase stored, 1 original 201 + "
             f"{CLIENTS - 1} replayed 201s, {conflicts} x 409 while in flight"
         )
+
+
+@pytest.mark.slow
+def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same race on the carbon-offset surface: a merge patch that extends a metadata
+    value read just before, guarded by the read's ETag."""
+    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+        quote = client.get("/v2/pricing", params={"carbon_quantity": 1}).json()
+        created = client.post(
+            "/v2/purchases", json={"pricing": quote["id"], "metadata": {"log": "start"}}
+        )
+    url = f"/v2/purchases/{created.json()['id']}"
+
+    def read_modify_write(i: int, client: httpx.Client) -> list[tuple[str, int, Any]]:
+        outcomes = []
+        for attempt in range(ATTEMPTS):
+            read = client.get(url)
+            mark = f"c{i}a{attempt}"
+            written = client.patch(
+                url,
+                json={"metadata": {"log": f"{read.json()['metadata']['log']}|{mark}"}},
+                headers={"If-Match": read.headers["etag"]},
+            )
+            outcomes.append((mark, written.status_code, written))
+        return outcomes
+
+    outcomes = [o for client in in_parallel(read_modify_write, live) for o in client]
+    applied = sorted(
+        (int(r.headers["etag"].rsplit("-v", 1)[1].rstrip('"')), mark, r.json()["metadata"]["log"])
+        for mark, status, r in outcomes
+        if status == 200
+    )
+    refused = [r for _mark, status, r in outcomes if status == 412]
+    assert len(applied) + len(refused) == CLIENTS * ATTEMPTS
+    assert all(r.json()[0]["code"] == "precondition_failed" for r in refused)
+    expected = "start"
+    for position, (version, mark, log) in enumerate(applied):
+        expected = f"{expected}|{mark}"
+        assert (version, log) == (position + 2, expected)
+    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+        final = client.get(url)
+        history = client.get(f"{url}/history", params={"limit": 100}).json()["data"]
+    lost = [mark for _v, mark, _l in applied if mark not in final.json()["metadata"]["log"]]
+    assert final.json()["metadata"]["log"] == expected
+    assert final.headers["etag"].endswith(f'-v{len(applied) + 1}"')
+    assert [entry["version"] for entry in history] == list(range(1, len(applied) + 2))
+    assert lost == []
+    assert applied
+    assert refused
+    with capsys.disabled():
+        print(
+            f"\nlost-update offsets [{live.backend}, {len(live.urls)} server process(es)]: "
+            f"{CLIENTS} clients x {ATTEMPTS} attempts = {len(outcomes)} writes, "
+            f"{len(applied)} x 200, {len(refused)} x 412, {len(lost)} lost updates"
+        )
