@@ -21,7 +21,7 @@ from tradepost.auth import TokenVerifier
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
 from tradepost.metrics import Metrics
-from tradepost.middleware import BodyLimit, RequestContext, request_id_of
+from tradepost.middleware import BodyLimit, RequestContext, TextTarget, request_id_of
 from tradepost.ratelimit import RateLimiter
 from tradepost.routing import AllowedMethods, HandlerResolver
 from tradepost.services import Services
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(
         BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
     )
+    app.add_middleware(TextTarget, MiddlewarePosition.BEFORE_ROUTING, routes=allowed)
     app.add_middleware(
         RequestContext,
         MiddlewarePosition.BEFORE_EXCEPTION,

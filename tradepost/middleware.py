@@ -4,7 +4,10 @@
 puts it on every response under the surface's header and writes one log line per
 request. ``BodyLimit`` sits inside the error handler so that a 413 is rendered in the
 surface's own format; it refuses a declared oversize body before reading it and stops
-reading an undeclared (chunked) one as soon as it passes the limit.
+reading an undeclared (chunked) one as soon as it passes the limit. ``TextTarget`` sits
+there too: a path or query string whose percent-escapes are not UTF-8 is 400, naming the
+parameter, where the server would otherwise hand the application U+FFFD in their place (a
+well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradepost.errors import InvalidRequest, PayloadTooLarge
+from tradepost.errors import FieldError, InvalidRequest, PayloadTooLarge
 from tradepost.metrics import Metrics
+from tradepost.routing import AllowedMethods
 from tradepost.surfaces import OFFSETS, surface_for
 
 access_log = logging.getLogger("tradepost.access")
@@ -131,3 +136,53 @@ class BodyLimit:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+
+
+class TextTarget:
+    """Refuses a request target whose percent-decoded path or query is not UTF-8."""
+
+    def __init__(self, app: ASGIApp, *, routes: AllowedMethods) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
+            if problem is not None:
+                raise InvalidRequest(
+                    f"The {problem.location} parameter {problem.field!r} is not UTF-8 text."
+                    if problem.field
+                    else f"The request {problem.location} is not UTF-8 text.",
+                    fields=[problem],
+                )
+        await self.app(scope, receive, send)
+
+    def _path_problem(self, scope: Scope) -> FieldError | None:
+        raw = scope.get("raw_path")
+        if not raw:
+            return None
+        raw = raw.split(b"?", 1)[0]
+        for index, segment in enumerate(raw.split(b"/")):
+            if not _is_text(unquote_to_bytes(segment)):
+                name = self.routes.parameter_at(scope["path"], index) or ""
+                return FieldError("path", name, "is not UTF-8 text once percent-decoded")
+        return None
+
+
+def _query_problem(query: bytes) -> FieldError | None:
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        raw_name = unquote_to_bytes(name.replace(b"+", b" "))
+        raw_value = unquote_to_bytes(value.replace(b"+", b" "))
+        if not (_is_text(raw_name) and _is_text(raw_value)):
+            shown = raw_name.decode("utf-8", "replace")[:50] if _is_text(raw_name) else ""
+            return FieldError("query", shown, "is not UTF-8 text once percent-decoded")
+    return None
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
