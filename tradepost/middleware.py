@@ -4,10 +4,16 @@
 puts it on every response under the surface's header and writes one log line per
 request. ``BodyLimit`` sits inside the error handler so that a 413 is rendered in the
 surface's own format; it refuses a declared oversize body before reading it and stops
-reading an undeclared (chunked) one as soon as it passes the limit. ``TextTarget`` sits
-there too: a path or query string whose percent-escapes are not UTF-8 is 400, naming the
-parameter, where the server would otherwise hand the application U+FFFD in their place (a
-well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
+reading an undeclared (chunked) one as soon as it passes the limit. ``CanonicalRequest``
+sits there too, and puts what Connexion matches case- and byte-sensitively in canonical
+form first:
+
+- a path or query string whose percent-escapes are not UTF-8 is 400, naming the
+  parameter, where the server would otherwise hand the application U+FFFD in their place
+  (a well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup);
+- the media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
+  the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
+  validation and reached the handler without a body (a 500). It is lower-cased here.
 """
 
 from __future__ import annotations
@@ -138,8 +144,8 @@ class BodyLimit:
         return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
 
 
-class TextTarget:
-    """Refuses a request target whose percent-decoded path or query is not UTF-8."""
+class CanonicalRequest:
+    """Refuses a target that is not UTF-8 text; lower-cases the body's media type."""
 
     def __init__(self, app: ASGIApp, *, routes: AllowedMethods) -> None:
         self.app = app
@@ -155,6 +161,11 @@ class TextTarget:
                     else f"The request {problem.location} is not UTF-8 text.",
                     fields=[problem],
                 )
+            headers = scope["headers"]
+            for index, (name, value) in enumerate(headers):
+                if name == b"content-type" and (canonical := _lower_media_type(value)) != value:
+                    headers = scope["headers"] = list(headers)
+                    headers[index] = (name, canonical)
         await self.app(scope, receive, send)
 
     def _path_problem(self, scope: Scope) -> FieldError | None:
@@ -162,6 +173,8 @@ class TextTarget:
         if not raw:
             return None
         raw = raw.split(b"?", 1)[0]
+        if _plain(raw):
+            return None
         for index, segment in enumerate(raw.split(b"/")):
             if not _is_text(unquote_to_bytes(segment)):
                 name = self.routes.parameter_at(scope["path"], index) or ""
@@ -170,6 +183,8 @@ class TextTarget:
 
 
 def _query_problem(query: bytes) -> FieldError | None:
+    if _plain(query):
+        return None
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
         raw_name = unquote_to_bytes(name.replace(b"+", b" "))
@@ -180,9 +195,20 @@ def _query_problem(query: bytes) -> FieldError | None:
     return None
 
 
+def _plain(data: bytes) -> bool:
+    """ASCII without percent-escapes: text as it is (the common case, checked fast)."""
+    return data.isascii() and b"%" not in data
+
+
 def _is_text(data: bytes) -> bool:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _lower_media_type(value: bytes) -> bytes:
+    """``Application/JSON; charset=UTF-8`` -> ``application/json; charset=UTF-8``."""
+    media_type, separator, parameters = value.partition(b";")
+    return media_type.strip().lower() + separator + parameters
