@@ -197,6 +197,9 @@ HOSTILE_VALUES = {
     "invalid UTF-8": "%FF%FE",
     "overlong UTF-8": "%C0%AF",
     "U+FFFD (valid UTF-8)": "%EF%BF%BD",
+    "leading space": "%2042",
+    "digit separator": "1_0",
+    "fullwidth digit": "%EF%BC%91",
     "10 kB": "x" * 10_000,
     "negative": "-1",
 }

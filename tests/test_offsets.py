@@ -706,3 +706,19 @@ def test_every_response_has_a_request_id_and_errors_use_the_documented_shape(
     )
     ok = client.get(f"/v2/purchases/{purchase.id}", headers=auth)
     assert REQUEST_ID.match(ok.headers["squake-request-id"])
+
+
+def test_pricing_is_exact_beyond_28_digits(client: Any, auth: dict[str, str]) -> None:
+    """Totals were rounded to 28 digits before the ceiling, and quantities echoed rounded."""
+    response = client.get(
+        "/v2/pricing?carbon_quantity=1.0000000000000000000000000001", headers=auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 1501  # 1500.00000000000000000000000015 cents, up
+    assert '"carbon_quantity":1.0000000000000000000000000001,' in response.text
+
+
+@pytest.mark.parametrize("quantity", ["%2042", "1_000", "%EF%BC%94%EF%BC%92", "NaN", "0x10"])
+def test_quantities_are_json_numbers(client: Any, auth: dict[str, str], quantity: str) -> None:
+    response = client.get(f"/v2/pricing?carbon_quantity={quantity}", headers=auth)
+    assert_error(response, 400, "field_validation_error", "carbon_quantity")

@@ -124,6 +124,20 @@ def test_header_names_and_the_auth_scheme_are_case_insensitive(
         assert response.status_code == 200, (operation_id, response.text)
 
 
+@pytest.mark.parametrize("media_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_the_media_type_is_case_insensitive(client: Any, db: Database, media_type: str) -> None:
+    """RFC 9110: it was matched case-sensitively, skipping body validation (a 500)."""
+    world = build_world(db)
+    for operation_id, write in WRITES.items():
+        response = client.request(
+            write.method,
+            write.url(world),
+            headers={**write.headers(world), "Content-Type": media_type},
+            content=json.dumps(write.body(world)).encode(),
+        )
+        assert response.status_code < 300, (operation_id, response.text)
+
+
 # --- on a real server -----------------------------------------------------------------------
 
 LIMIT = 64 * 1024
