@@ -36,6 +36,8 @@ from tradepost.surfaces import OFFSETS, surface_for
 access_log = logging.getLogger("tradepost.access")
 
 _WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$")
+# The carbon-offset document's ids are ``req_<uuid>``; a client's other ids are not echoed.
+_OFFSETS_ID = re.compile(r"^req_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def new_request_id(offsets: bool) -> str:
@@ -59,7 +61,9 @@ class RequestContext:
         surface = surface_for(scope["path"])
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = (
-            incoming if _WELL_FORMED_ID.match(incoming) else new_request_id(surface is OFFSETS)
+            incoming
+            if (_OFFSETS_ID if surface is OFFSETS else _WELL_FORMED_ID).match(incoming)
+            else new_request_id(surface is OFFSETS)
         )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
