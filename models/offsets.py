@@ -19,7 +19,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -158,8 +158,12 @@ class PriceList:
     checkout_url: str
 
     def total(self, quantity: Decimal, unit: str, currency: str) -> int:
-        tonnes = quantity * TONNES_PER_UNIT[unit]
-        return int((tonnes * self.per_tonne[currency]).to_integral_value(ROUND_CEILING))
+        # Exact: the default context rounds products to 28 digits, which could round a
+        # fraction of a cent away before the ceiling (1.000...01 t priced as 1 t).
+        exact = Context(prec=len(quantity.as_tuple().digits) + 40)
+        tonnes = exact.multiply(quantity, TONNES_PER_UNIT[unit])
+        price = exact.multiply(tonnes, Decimal(self.per_tonne[currency]))
+        return int(price.to_integral_value(ROUND_CEILING))
 
 
 def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:

@@ -7,6 +7,7 @@ table, so "nothing changed" means nothing at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -18,11 +19,13 @@ from sqlmodel import SQLModel
 
 from tradepost.app import SPEC_PATH
 from tradepost.db import Database
-from tradepost.surfaces import STRATEGIES, TRADES, Surface, surface_for
+from tradepost.surfaces import OFFSETS, STRATEGIES, TRADES, Surface, surface_for
 
-# The surfaces these matrices cover; the carbon-offset surface (/v2/) brings its own rows.
-COVERED = (TRADES, STRATEGIES)
+# The surfaces these matrices cover: every one with operations of its own.
+COVERED = (TRADES, STRATEGIES, OFFSETS)
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# Query parameters that name a record: a page cursor is an id the caller must own.
+RECORD_QUERY_PARAMETERS = {"cursor", "starting_after", "ending_before"}
 
 
 @cache
@@ -38,6 +41,16 @@ def resolve(node: Any) -> Any:
         for part in node["$ref"].removeprefix("#/").split("/"):
             target = target[part]
         node = target
+    return node
+
+
+def dereferenced(node: Any) -> Any:
+    """A copy of ``node`` with every local ``$ref`` inside it replaced by its target."""
+    node = resolve(node)
+    if isinstance(node, dict):
+        return {key: dereferenced(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [dereferenced(item) for item in node]
     return node
 
 
@@ -63,12 +76,8 @@ class Operation:
 
     @property
     def takes_an_id(self) -> bool:
-        """A path parameter, or a query parameter naming a record (a uuid cursor)."""
-        return any(
-            p["in"] == "path"
-            or (p["in"] == "query" and resolve(p.get("schema", {})).get("format") == "uuid")
-            for p in self.parameters
-        )
+        """A path parameter, or a query parameter naming a record (a cursor, a uuid)."""
+        return any(p["in"] == "path" or names_a_record(p) for p in self.parameters)
 
     @property
     def secured(self) -> bool:
@@ -80,6 +89,14 @@ class Operation:
                 content = resolve(response).get("content", {}).get("application/json")
                 if content:
                     yield resolve(content["schema"])
+
+
+def names_a_record(parameter: dict[str, Any]) -> bool:
+    """A query parameter whose value is some record's id (``cursor``, ``starting_after``)."""
+    if parameter["in"] != "query":
+        return False
+    schema = resolve(parameter.get("schema", {}))
+    return parameter["name"] in RECORD_QUERY_PARAMETERS or schema.get("format") == "uuid"
 
 
 def operations(surfaces: tuple[Surface, ...] = COVERED) -> list[Operation]:
@@ -122,14 +139,27 @@ def refuses_unknown_properties(schema: Any) -> bool:
 # --- each surface's error format ----------------------------------------------------------
 
 STRATEGIES_DETAIL_STATUSES = {401, 403, 405, 415, 429}
+OFFSETS_REQUEST_ID = re.compile(r"^req_[0-9a-f-]{36}$")
 
 
-def assert_error_format(response: Any, surface: Surface, status: int) -> dict[str, Any]:
-    """The response is ``status`` in ``surface``'s own documented error format."""
+def assert_error_format(response: Any, surface: Surface, status: int) -> Any:
+    """The response is ``status`` in ``surface``'s own documented error format; its body."""
     assert response.status_code == status, (status, response.status_code, response.text[:500])
     assert response.headers["content-type"] == "application/json"
-    body: dict[str, Any] = response.json()
-    if surface is STRATEGIES:
+    body: Any = response.json()
+    if surface is OFFSETS:
+        assert OFFSETS_REQUEST_ID.match(response.headers["squake-request-id"]), response.headers
+        assert isinstance(body, list), body
+        assert body, "an offsets error lists at least one problem"
+        for item in body:
+            assert set(item) == {"code", "detail", "source"}, item
+            assert isinstance(item["code"], str), item
+            assert item["code"], item
+            assert isinstance(item["detail"], str), item
+            assert item["detail"], item
+            assert set(item["source"]) == {"id", "attribute", "model"}, item
+            assert all(v is None or isinstance(v, str) for v in item["source"].values()), item
+    elif surface is STRATEGIES:
         key = "detail" if status in STRATEGIES_DETAIL_STATUSES else "error"
         assert set(body) == {key}, body
         assert isinstance(body[key], str)

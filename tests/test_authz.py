@@ -11,12 +11,19 @@ surfaces that takes an id. The statuses are the documents' own:
   ``getTrade``), so that one row is an allowed read, kept to pin the decision down.
 - Strategies API: another customer's purchase is not found (404, the document's
   ``{"error": "Purchase not found."}``); submitting for another user is forbidden (403).
+- Carbon-offset API v2: an API key is any token of the client's tenant; another client's
+  purchases, files and quotes do not exist (404, openapi.yaml ``OffsetNotFound``), whether
+  a purchase is named by its id or by its external reference, in the path, as a page
+  cursor (``starting_after``) or, for a quote, in the body of ``createPurchase``. Another
+  token of the same client is the same API key: its read is allowed, kept as a row.
 
 Every row also checks the error format of the surface and that no row of any table changed.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +107,23 @@ ATTEMPTS: list[Attempt] = [
     ),
     *(Attempt("listTrades", who, "GET", CURSOR_URL, h, s) for who, h, s in TRADE_INTRUDERS),
     *(
+        Attempt(
+            "getTradeHistory", who, "GET", lambda w: f"/api/v1/trades/{w.trade_id}/history", h, s
+        )
+        for who, h, s in TRADE_INTRUDERS
+    ),
+    *(
+        Attempt(
+            "getStrategyPurchaseHistory",
+            who,
+            "GET",
+            _purchase_url("history", user),
+            _bearer(t),
+            404,
+        )
+        for who, t, user in PURCHASE_INTRUDERS
+    ),
+    *(
         Attempt("getStrategyPurchase", who, "GET", _purchase_url("get", user), _bearer(t), 404)
         for who, t, user in PURCHASE_INTRUDERS
     ),
@@ -130,37 +154,129 @@ ATTEMPTS: list[Attempt] = [
 ]
 
 
+def _v2(template: str) -> Callable[[World], str]:
+    return lambda w: template.format(
+        id=w.offset_purchase_id, ref=w.offset_reference, file=w.offset_file_id
+    )
+
+
+# Who tries to reach CLIENTA's carbon-offset records: another client's API keys.
+OFFSET_INTRUDERS = [
+    ("another client's tenant-wide key", "CLIENTB"),
+    ("another client's user-bound key", "CLIENTB/bob"),
+]
+OFFSET_TARGETS: list[tuple[str, str, str, dict[str, Any] | None]] = [
+    ("getPurchase", "GET", "/v2/purchases/{id}", None),
+    ("getPurchase", "GET", "/v2/purchases/{ref}", None),
+    ("updatePurchase", "PATCH", "/v2/purchases/{id}", {"metadata": {"stolen": "yes"}}),
+    ("updatePurchase", "PATCH", "/v2/purchases/{ref}", {"external_reference": "mine-now"}),
+    ("cancelPurchase", "POST", "/v2/purchases/{id}/cancel", None),
+    ("cancelPurchase", "POST", "/v2/purchases/{ref}/cancel", None),
+    ("getFile", "GET", "/v2/files/{file}", None),
+    ("downloadFile", "GET", "/v2/files/{file}/content", None),
+    ("listPurchases", "GET", "/v2/purchases?starting_after={id}", None),
+    ("getPurchaseHistory", "GET", "/v2/purchases/{id}/history", None),
+    ("getPurchaseHistory", "GET", "/v2/purchases/{ref}/history", None),
+]
+
+ATTEMPTS += [
+    *(
+        Attempt(op, f"{who} via {template}", method, _v2(template), _bearer(t), 404, body)
+        for op, method, template, body in OFFSET_TARGETS
+        for who, t in OFFSET_INTRUDERS
+    ),
+    *(
+        Attempt(
+            "createPurchase",
+            f"{who}, with the owner's quote{note}",
+            "POST",
+            lambda w: "/v2/purchases",
+            _bearer(t),
+            404,
+            body,
+        )
+        for who, t in OFFSET_INTRUDERS
+        for note, body in [
+            ("", {"pricing": "{quote}"}),
+            (" and reference", {"pricing": "{quote}", "external_reference": "{ref}"}),
+        ]
+    ),
+    Attempt(
+        "getPurchase",
+        "another key of the same client (one API key)",
+        "GET",
+        _v2("/v2/purchases/{id}"),
+        _bearer("CLIENTA/ann"),
+        200,
+    ),
+]
+
+# Operations that name a record in the body rather than in a parameter.
+BODY_ID_OPERATIONS = {"createPurchase"}  # `pricing`: a quote of the same API key
+
+
+def fill(body: dict[str, Any] | None, world: World) -> dict[str, Any] | None:
+    """Attempt bodies name the world's records as ``{quote}`` and ``{ref}``."""
+    if body is None:
+        return None
+    names = {"{quote}": world.quote_id, "{ref}": world.offset_reference}
+    return {
+        key: names.get(value, value) if isinstance(value, str) else value
+        for key, value in body.items()
+    }
+
+
 def test_every_operation_taking_an_id_is_in_the_matrix() -> None:
     taking_ids = {op.operation_id for op in operations() if op.takes_an_id}
-    assert taking_ids == {attempt.operation_id for attempt in ATTEMPTS}
+    assert BODY_ID_OPERATIONS.isdisjoint(taking_ids)
+    assert taking_ids | BODY_ID_OPERATIONS == {attempt.operation_id for attempt in ATTEMPTS}
 
 
 def test_nobody_reaches_another_principals_records(
     client: Any, db: Database, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = build_world(db)
-    refused = 0
+    owned = owned_ids(world)
+    tried: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
     for attempt in ATTEMPTS:
         before = snapshot(db)
         url = attempt.url(world)
-        response = client.request(
-            attempt.method, url, headers=attempt.headers(world), json=attempt.body
-        )
+        body = fill(attempt.body, world)
+        response = client.request(attempt.method, url, headers=attempt.headers(world), json=body)
         context = f"{attempt.operation_id} by {attempt.who}"
+        surface = surface_for(url)
+        tried[surface.name] += 1
         if attempt.status < 400:
             assert response.status_code == attempt.status, (context, response.text)
         else:
-            assert_error_format(response, surface_for(url), attempt.status)
-            refused += 1
+            assert_error_format(response, surface, attempt.status)
+            refused[surface.name] += 1
+            sent = url + json.dumps(body)
+            leaked = {i for i in owned if i not in sent and i in response.text}
+            assert not leaked, (context, "the refusal names the owner's records", leaked)
         assert snapshot(db) == before, context
     with capsys.disabled():
         backend = database_url.split(":")[0].split("+")[0]
+        per_surface = ", ".join(f"{name} {refused[name]}/{n}" for name, n in tried.items())
+        total = sum(refused.values())
         print(
-            f"\nauthz [{backend}]: {len(ATTEMPTS)} cross-access attempts, {refused} refused "
-            f"with the documented status, {len(ATTEMPTS) - refused} documented tenant-wide "
-            "read, no row changed"
+            f"\nauthz [{backend}]: {len(ATTEMPTS)} cross-access attempts, {total} refused "
+            f"with the documented status ({per_surface}), {len(ATTEMPTS) - total} documented "
+            "tenant-wide reads, no row changed"
         )
-    assert refused == sum(1 for a in ATTEMPTS if a.status >= 400)
+    assert sum(refused.values()) == sum(1 for a in ATTEMPTS if a.status >= 400)
+
+
+def owned_ids(world: World) -> set[str]:
+    """Record ids of the first tenant of each surface, which no refusal may reveal."""
+    return {
+        world.trade_id,
+        world.purchase_id,
+        world.offset_purchase_id,
+        world.offset_file_id,
+        world.quote_id,
+    }
 
 
 # --- mass assignment ----------------------------------------------------------------------
@@ -227,7 +343,7 @@ def test_server_owned_fields_cannot_be_assigned(client: Any, db: Database, op: O
             write.method,
             write.url(world),
             headers=write.headers(world),
-            json={**write.body, name: sample(answers[name])},
+            json={**write.body(world), name: sample(answers[name])},
         )
         body = assert_error_format(response, op.surface, 400)
         assert name in str(body), (op.operation_id, name, body)
@@ -248,7 +364,7 @@ def test_trade_ownership_fields_must_match_the_headers(
         write.method,
         write.url(world),
         headers=write.headers(world),
-        json={**write.body, field: value},
+        json={**write.body(world), field: value},
     )
     assert_error_format(response, surface_for(write.url(world)), 403)
     assert snapshot(db) == before

@@ -806,3 +806,30 @@ def test_a_refused_update_writes_no_history(
     history = client.get(f"/v2/purchases/{other.id}/history", headers=auth).json()
     assert [e["action"] for e in history["data"]] == ["create"]
     assert purchase.version == 1
+
+
+def test_pricing_is_exact_beyond_28_digits(client: Any, auth: dict[str, str]) -> None:
+    """Totals were rounded to 28 digits before the ceiling, and quantities echoed rounded."""
+    response = client.get(
+        "/v2/pricing?carbon_quantity=1.0000000000000000000000000001", headers=auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 1501  # 1500.00000000000000000000000015 cents, up
+    assert '"carbon_quantity":1.0000000000000000000000000001,' in response.text
+
+
+@pytest.mark.parametrize("quantity", ["%2042", "1_000", "%EF%BC%94%EF%BC%92", "NaN", "0x10"])
+def test_quantities_are_json_numbers(client: Any, auth: dict[str, str], quantity: str) -> None:
+    response = client.get(f"/v2/pricing?carbon_quantity={quantity}", headers=auth)
+    assert_error(response, 400, "field_validation_error", "carbon_quantity")
+
+
+def test_a_foreign_request_id_is_not_echoed_as_a_squake_id(
+    client: Any, auth: dict[str, str]
+) -> None:
+    """The trade surface echoes a well-formed X-Request-Id; /v2 ids are always req_<uuid>."""
+    foreign = client.get("/v2/purchases", headers={**auth, "X-Request-Id": "client-id-1234"})
+    assert REQUEST_ID.match(foreign.headers["squake-request-id"])
+    own = "req_0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    echoed = client.get("/v2/purchases", headers={**auth, "X-Request-Id": own})
+    assert echoed.headers["squake-request-id"] == own

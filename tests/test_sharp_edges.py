@@ -1,13 +1,13 @@
 """Connexion's sharp edges (issue 6), per surface, in that surface's own error format.
 
-In-process, for every path and operation of the trade and Strategies surfaces (read from
-openapi.yaml): a 405 lists every method of the path in ``Allow``; header names are
-case-insensitive, the auth scheme too. On a real ``tradepost serve`` (uvicorn's HTTP parser,
-real chunked transfer encoding), for every write operation: a chunked body without
-Content-Length is read and accepted; a non-UTF-8 body is 400; a body without Content-Type is
-415; a declared oversize body is 413 before a byte of it is sent; an undeclared (chunked)
-oversize body is 413 long before it ends. The in-process variants of the body cases, and
-many more, are in tests/test_hostile.py.
+In-process, for every path and operation of the trade, Strategies and carbon-offset
+surfaces (read from openapi.yaml): a 405 lists every method of the path in ``Allow``; header
+names are case-insensitive, the auth scheme too. On a real ``tradepost serve`` (uvicorn's
+HTTP parser, real chunked transfer encoding), for every write operation: a chunked body
+without Content-Length is read and accepted; a non-UTF-8 body is 400; a body without
+Content-Type is 415; a declared oversize body is 413 before a byte of it is sent; an
+undeclared (chunked) oversize body is 413 long before it ends. The in-process variants of
+the body cases, and many more, are in tests/test_hostile.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from tests.contract import (
     spec,
 )
 from tests.servers import Server, running_server
-from tests.world import WRITES, World, build_world, trade_headers
+from tests.world import WRITES, World, bearer, build_world, trade_headers
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
@@ -40,14 +40,12 @@ COVERED_PATHS = sorted({op.path for op in operations()})
 
 
 def concrete(path: str) -> str:
-    """A request path for a template: every parameter a well-formed value."""
-    values = {
-        "{tradeId}": "6f1c2d8e-8d0b-4c1e-9a55-2f5b7d1f0c3a",
-        "{purchase_id}": "00000000-0000-0000-0000-000000000000",
-        "{username}": "alice",
-    }
-    for name, value in values.items():
-        path = path.replace(name, value)
+    """A request path for a template: every parameter its documented example."""
+    for op in operations():
+        if op.path == path:
+            for parameter in op.parameters:
+                if parameter["in"] == "path":
+                    path = path.replace("{" + parameter["name"] + "}", str(parameter["example"]))
     assert "{" not in path, path
     return path
 
@@ -69,9 +67,31 @@ def test_405_allow_lists_every_method_of_the_path(client: Any, path: str) -> Non
         assert response.headers["allow"] == expected_allow(path), method
 
 
-READS = {
-    "getTrade": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}"),
-    "listTrades": ("GET", lambda w: "/api/v1/trades"),
+def _as_trade_owner(w: World) -> dict[str, str]:
+    return trade_headers(w, "TENA/alice", "TENA", "alice")
+
+
+def _as_offset_client(w: World) -> dict[str, str]:
+    return bearer(w, "CLIENTA")
+
+
+# Reads with header parameters, and one read per surface that has none (its bearer token).
+READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, str]]]] = {
+    "getTrade": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}", _as_trade_owner),
+    "listTrades": ("GET", lambda w: "/api/v1/trades", _as_trade_owner),
+    "getTradeHistory": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}/history", _as_trade_owner),
+    "getStrategyPurchase": (
+        "GET",
+        lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
+        lambda w: bearer(w, "CUSTA/alice"),
+    ),
+    "getPurchase": ("GET", lambda w: f"/v2/purchases/{w.offset_purchase_id}", _as_offset_client),
+    "downloadFile": ("GET", lambda w: f"/v2/files/{w.offset_file_id}/content", _as_offset_client),
+    "cancelPurchase": (
+        "POST",
+        lambda w: f"/v2/purchases/{w.offset_purchase_id}/cancel",
+        _as_offset_client,
+    ),
 }
 
 
@@ -83,12 +103,13 @@ def whisper(headers: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value.replace("Bearer ", "bearer ") for name, value in headers.items()}
 
 
-def test_every_operation_with_header_parameters_is_covered() -> None:
+def test_every_operation_with_header_parameters_and_every_surface_is_covered() -> None:
     with_headers = {
         op.operation_id for op in operations() if any(p["in"] == "header" for p in op.parameters)
     }
     assert with_headers <= set(READS) | set(WRITES)
-    assert with_headers >= set(READS)
+    by_id = {op.operation_id: op for op in operations()}
+    assert {by_id[op].surface for op in READS} == {op.surface for op in operations()}
 
 
 @pytest.mark.parametrize("spelling", [shout, whisper], ids=["UPPER", "lower"])
@@ -101,13 +122,26 @@ def test_header_names_and_the_auth_scheme_are_case_insensitive(
             write.method,
             write.url(world),
             headers=spelling(write.headers(world)),
-            json=write.body,
+            json=write.body(world),
         )
         assert response.status_code < 300, (operation_id, response.text)
-    for operation_id, (method, url) in READS.items():
-        headers = trade_headers(world, "TENA/alice", "TENA", "alice")
-        response = client.request(method, url(world), headers=spelling(headers))
+    for operation_id, (method, url, headers) in READS.items():
+        response = client.request(method, url(world), headers=spelling(headers(world)))
         assert response.status_code == 200, (operation_id, response.text)
+
+
+@pytest.mark.parametrize("media_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_the_media_type_is_case_insensitive(client: Any, db: Database, media_type: str) -> None:
+    """RFC 9110: it was matched case-sensitively, skipping body validation (a 500)."""
+    world = build_world(db)
+    for operation_id, write in WRITES.items():
+        response = client.request(
+            write.method,
+            write.url(world),
+            headers={**write.headers(world), "Content-Type": media_type},
+            content=json.dumps(write.body(world)).encode(),
+        )
+        assert response.status_code < 300, (operation_id, response.text)
 
 
 # --- on a real server -----------------------------------------------------------------------
@@ -168,7 +202,7 @@ def test_body_edges_on_a_real_server(live: tuple[Server, World], operation_id: s
     write = WRITES[operation_id]
     url, headers = server.url + write.url(world), write.headers(world)
     surface = surface_for(write.url(world))
-    body = json.dumps(write.body).encode()
+    body = json.dumps(write.body(world)).encode()
     json_type = {**headers, "Content-Type": "application/json"}
 
     not_utf8 = httpx.request(write.method, url, headers=json_type, content=b'{"a": "\xff"}')

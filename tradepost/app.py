@@ -23,13 +23,13 @@ from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
 from tradepost.idempotency import Idempotency, spec_operations
 from tradepost.metrics import Metrics
-from tradepost.middleware import BodyLimit, RequestContext, request_id_of
+from tradepost.middleware import BodyLimit, CanonicalRequest, RequestContext, request_id_of
 from tradepost.ratelimit import RateLimiter
 from tradepost.routing import AllowedMethods, HandlerResolver
 from tradepost.services import Services
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
-from tradepost.validation import VALIDATOR_MAP
+from tradepost.validation import VALIDATOR_MAP, StrictURIParser
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 IDEMPOTENCY_KEY_PARAMETER = "#/components/parameters/IdempotencyKey"
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         spec,
         resolver=resolver,
         validator_map=VALIDATOR_MAP,
+        uri_parser_class=StrictURIParser,
         validate_responses=settings.validate_responses,
         strict_validation=True,
         pythonic_params=True,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(
         BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
     )
+    app.add_middleware(CanonicalRequest, MiddlewarePosition.BEFORE_ROUTING, routes=allowed)
     app.add_middleware(
         Idempotency,
         MiddlewarePosition.BEFORE_CONTEXT,

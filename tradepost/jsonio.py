@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import orjson
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
-_MAX_NUMBER_LENGTH = 100
+MAX_NUMBER_LENGTH = 100
 
 
 class JSONError(ValueError):
@@ -49,16 +49,16 @@ def _reject_constant(name: str) -> Any:
 def _integer(text: str) -> int | Decimal:
     if len(text.lstrip("-")) <= _INT64_DIGITS:
         return int(text)
-    if len(text) > _MAX_NUMBER_LENGTH:
+    if len(text) > MAX_NUMBER_LENGTH:
         raise JSONError(f"number {text[:20]}... is too long")
     return Decimal(text)
 
 
 def _finite_decimal(text: str) -> Decimal:
-    if len(text) > _MAX_NUMBER_LENGTH:
+    if len(text) > MAX_NUMBER_LENGTH:
         raise JSONError(f"number {text[:20]}... is too long")
     value = Decimal(text)
-    if not -400 <= value.adjusted() <= _MAX_NUMBER_LENGTH:  # floats reach 1e-324
+    if not -400 <= value.adjusted() <= MAX_NUMBER_LENGTH:  # floats reach 1e-324
         raise JSONError(f"number {text} out of range")
     return value
 
@@ -128,8 +128,12 @@ def json_default(value: Any) -> Any:
 
 
 def format_decimal(value: Decimal) -> str:
-    """Plain notation without trailing zeros: ``82500.10`` -> ``82500.1``, ``1E+3`` -> ``1000``."""
-    text = format(value.normalize(), "f")
+    """Plain notation without trailing zeros: ``82500.10`` -> ``82500.1``, ``1E+3`` -> ``1000``.
+
+    Digit for digit: ``normalize`` in the default context would round to 28 digits.
+    """
+    exact = Context(prec=max(len(value.as_tuple().digits), 1))
+    text = format(value.normalize(exact), "f")
     return "0" if text in {"-0", "0"} else text
 
 

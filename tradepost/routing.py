@@ -34,16 +34,27 @@ class AllowedMethods:
     """The methods the spec defines for a concrete path (Starlette reports only one route's)."""
 
     def __init__(self, paths: dict[str, Any]) -> None:
-        self._routes = [(_template_regex(path), _methods(item)) for path, item in paths.items()]
+        self._routes = [
+            (path, _template_regex(path), _methods(item)) for path, item in paths.items()
+        ]
 
     def for_path(self, path: str) -> str:
         methods: set[str] = set()
-        for pattern, defined in self._routes:
+        for _template, pattern, defined in self._routes:
             if pattern.fullmatch(path):
                 methods.update(defined)
         if "GET" in methods:
             methods.add("HEAD")
         return ", ".join(sorted(methods))
+
+    def parameter_at(self, path: str, segment: int) -> str | None:
+        """The name of the path parameter at ``segment`` (of ``path.split("/")``), if any."""
+        for template, pattern, _defined in self._routes:
+            if pattern.fullmatch(path):
+                parts = template.split("/")
+                if segment < len(parts) and parts[segment].startswith("{"):
+                    return parts[segment].strip("{}")
+        return None
 
 
 def _template_regex(template: str) -> re.Pattern[str]:

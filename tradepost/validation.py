@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.lifecycle import ConnexionRequest
+from connexion.uri_parsing import OpenAPIURIParser
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from connexion.validators.form_data import FormDataValidator, MultiPartFormDataValidator
 from starlette.datastructures import Headers
@@ -286,19 +287,52 @@ class CompiledParameterValidator(ParameterValidator):  # type: ignore[misc]
         self.validate_request(request)
 
 
+_JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _coerce(value: Any, schema: dict[str, Any]) -> Any:
-    """Query, path and header values arrive as text; give the schema its declared type."""
+    """Query, path and header values arrive as text; give the schema its declared type.
+
+    Numbers are read as JSON writes them, at most ``jsonio``'s 100 characters: Python's
+    own ``int``/``float`` also take `` 42``, ``1_000``, fullwidth digits and ``NaN``, which
+    are not numbers to a client. Anything else stays text, and the type check refuses it.
+    """
     kind = schema.get("type")
-    try:
-        if kind == "integer" and isinstance(value, str):
-            return int(value)
-        if kind == "number" and isinstance(value, str):
-            return float(value)
-        if kind == "boolean" and isinstance(value, str):
-            return {"true": True, "false": False}.get(value.lower(), value)
-    except ValueError:
+    if not isinstance(value, str):
         return value
+    if kind in {"integer", "number"} and strict_number(value, kind):
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(value.lower(), value)
     return value
+
+
+def strict_number(value: Any, kind: Any) -> bool:
+    """Whether text is a number of the kind as JSON writes one (no `` 1``, ``1_0``, ``NaN``)."""
+    if not isinstance(value, str) or len(value) > jsonio.MAX_NUMBER_LENGTH:
+        return False
+    grammar = _JSON_INTEGER if kind == "integer" else _JSON_NUMBER
+    return grammar.fullmatch(value) is not None
+
+
+class StrictURIParser(OpenAPIURIParser):  # type: ignore[misc]
+    """Connexion's parser, but numbers in the path and query are JSON numbers.
+
+    Connexion converts them with ``int``/``float`` before any validator sees them, and
+    those take `` 42``, ``1_000``, fullwidth digits and ``NaN``; such text is left as text
+    here, so the schema's type check refuses it (400) instead of reading a number into it.
+    """
+
+    def resolve_params(self, params: dict[str, Any], _in: str) -> dict[str, Any]:
+        resolved: dict[str, Any] = super().resolve_params(params, _in)
+        for name, values in params.items():
+            kind = self.param_schemas.get(name, {}).get("type")
+            if kind in {"integer", "number"}:
+                raw = values if _in == "path" else values[-1]
+                if not strict_number(raw, kind):
+                    resolved[name] = raw
+        return resolved
 
 
 VALIDATOR_MAP = {
@@ -312,4 +346,11 @@ VALIDATOR_MAP = {
     ),
 }
 
-__all__ = ["VALIDATOR_MAP", "CompiledSchema", "format_path", "peek_body", "take_body"]
+__all__ = [
+    "VALIDATOR_MAP",
+    "CompiledSchema",
+    "StrictURIParser",
+    "format_path",
+    "peek_body",
+    "take_body",
+]
