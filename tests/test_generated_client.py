@@ -68,7 +68,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     assert "warning" not in output.lower(), output
-    assert work_around_missing_unset_import(out / "tradepost_client") == ["update_purchase.py"]
+    assert set(work_around_missing_unset_import(out / "tradepost_client")) <= KNOWN_UNSET_BUG
     sys.path.insert(0, str(out))
     try:
         yield importlib.import_module("tradepost_client")
@@ -78,13 +78,18 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
             del sys.modules[name]
 
 
+# Modules where the bug can show: the offset PATCH's two media types (masked while its
+# other arguments import ``Unset`` anyway).
+KNOWN_UNSET_BUG = {"update_purchase.py"}
+
+
 def work_around_missing_unset_import(package: Path) -> list[str]:
     """openapi-python-client 0.29 bug #1451 (open; fix in PR #1478).
 
     A required body with several media types (the offset PATCH takes application/json
     and application/merge-patch+json) is annotated ``| Unset`` without importing
-    ``Unset``. Add the import; the names of the patched modules are returned, so that
-    this workaround fails loudly, and can go, once the generator is fixed.
+    ``Unset``. Add the import where it is missing; the patched modules are returned, so
+    that a new case shows up in the test.
     """
     patched = []
     for module in sorted(package.glob("api/*/*.py")):
