@@ -11,7 +11,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from models import offsets
-from models.history import ChangeEntry, snapshot
+from models.history import snake_case_json
 from models.offsets import OffsetFile, OffsetPurchase, PriceList
 from tradepost import jsonio
 from tradepost.errors import FieldError, InvalidRequest
@@ -178,23 +178,6 @@ async def cancel_purchase(id_: str, token_info: dict[str, Any]) -> Any:
     return json_response(payload, headers={"ETag": purchase.etag})
 
 
-def change_json(entry: ChangeEntry) -> dict[str, Any]:
-    before, after = snapshot(entry)
-    return {
-        "version": entry.version,
-        "action": entry.action,
-        "changed_at": entry.changed_at,
-        "principal": {
-            "tenant_id": entry.actor_tenant_id,
-            "user_id": entry.actor_user_id,
-            "token_id": entry.actor_token_id,
-        },
-        "request_id": entry.request_id,
-        "before": before,
-        "after": after,
-    }
-
-
 async def get_purchase_history(
     id_: str, token_info: dict[str, Any], limit: int = 20, starting_after: int | None = None
 ) -> Any:
@@ -202,7 +185,7 @@ async def get_purchase_history(
         entries, has_more = offsets.purchase_history(
             session, principal(token_info), id_, limit=limit, starting_after=starting_after
         )
-    return json_response({"data": [change_json(e) for e in entries], "has_more": has_more})
+    return json_response({"data": [snake_case_json(e) for e in entries], "has_more": has_more})
 
 
 async def get_file(id_: str, token_info: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from connexion import request
 
 from models import customers, strategies
-from models.history import ChangeEntry, snapshot
+from models.history import snake_case_json
 from models.strategies import StrategyPurchase
 from tradepost import jsonio
 from tradepost.errors import Unauthenticated
@@ -116,30 +116,13 @@ async def get_strategy_purchase_history(
             "count": total,
             "next": _page_url(limit, offset + limit) if offset + limit < total else None,
             "previous": _page_url(limit, max(offset - limit, 0)) if offset > 0 else None,
-            "results": [_change_json(e) for e in entries],
+            "results": [snake_case_json(e) for e in entries],
         }
     )
 
 
 def _page_url(limit: int, offset: int) -> str:
     return str(request.url.include_query_params(limit=limit, offset=offset))
-
-
-def _change_json(entry: ChangeEntry) -> dict[str, Any]:
-    before, after = snapshot(entry)
-    return {
-        "version": entry.version,
-        "action": entry.action,
-        "changed_at": entry.changed_at,
-        "principal": {
-            "tenant_id": entry.actor_tenant_id,
-            "user_id": entry.actor_user_id,
-            "token_id": entry.actor_token_id,
-        },
-        "request_id": entry.request_id,
-        "before": before,
-        "after": after,
-    }
 
 
 def _summary(purchase: StrategyPurchase) -> dict[str, Any]:

@@ -115,3 +115,21 @@ def snapshot(entry: ChangeEntry) -> tuple[Any, Any]:
     """``(before, after)`` ready for ``jsonio.dumps``, without re-parsing the stored JSON."""
     before = None if entry.before_json is None else jsonio.raw(entry.before_json)
     return before, jsonio.raw(entry.after_json)
+
+
+def snake_case_json(entry: ChangeEntry) -> dict[str, Any]:
+    """An entry as the snake_case surfaces (Strategies v0, carbon offsets v2) show it."""
+    before, after = snapshot(entry)
+    return {
+        "version": entry.version,
+        "action": entry.action,
+        "changed_at": entry.changed_at,
+        "principal": {
+            "tenant_id": entry.actor_tenant_id,
+            "user_id": entry.actor_user_id,
+            "token_id": entry.actor_token_id,
+        },
+        "request_id": entry.request_id,
+        "before": before,
+        "after": after,
+    }
