@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, func
 from sqlmodel import Field, Session, SQLModel, select
@@ -86,6 +86,33 @@ def record_change(
     )
     session.add(entry)
     return entry
+
+
+class Versioned(Protocol):
+    id: str
+    tenant_id: str
+    version: int
+
+
+def record_row_change(
+    session: Session,
+    resource_type: str,
+    row: Versioned,
+    actor: Actor,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> ChangeEntry:
+    """``record_change`` for a versioned row, as it is after the flush."""
+    return record_change(
+        session,
+        resource_type=resource_type,
+        resource_id=row.id,
+        tenant_id=row.tenant_id,
+        version=row.version,
+        actor=actor,
+        before=before,
+        after=after,
+    )
 
 
 def history_page(

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.history import Actor, ChangeEntry, history_page, record_change
+from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.merge_patch import merge_patch
 from models.offset_pdf import render_document
 from models.tokens import Principal
@@ -172,26 +172,13 @@ def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
         "state": purchase.state,
         "external_reference": purchase.external_reference,
         "metadata": jsonio.raw(purchase.metadata_json),
-        "confirmation_document": _raw_or_none(purchase.confirmation_json),
-        "certificate_document": _raw_or_none(purchase.certificate_json),
+        "confirmation_document": jsonio.raw_or_none(purchase.confirmation_json),
+        "certificate_document": jsonio.raw_or_none(purchase.certificate_json),
     }
 
 
-def _raw_or_none(serialised: str | None) -> Any:
-    return None if serialised is None else jsonio.raw(serialised)
-
-
 def _record(session: Session, actor: Actor, purchase: OffsetPurchase, before: Any) -> None:
-    record_change(
-        session,
-        resource_type=RESOURCE,
-        resource_id=purchase.id,
-        tenant_id=purchase.tenant_id,
-        version=purchase.version,
-        actor=actor,
-        before=before,
-        after=history_snapshot(purchase),
-    )
+    record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
 
 
 # Quotes

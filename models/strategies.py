@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.history import Actor, ChangeEntry, history_page, record_change
+from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.tokens import Principal
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
@@ -85,16 +85,7 @@ def history_snapshot(purchase: StrategyPurchase) -> dict[str, Any]:
 
 
 def _record(session: Session, actor: Actor, purchase: StrategyPurchase, before: Any) -> None:
-    record_change(
-        session,
-        resource_type=RESOURCE,
-        resource_id=purchase.id,
-        tenant_id=purchase.tenant_id,
-        version=purchase.version,
-        actor=actor,
-        before=before,
-        after=history_snapshot(purchase),
-    )
+    record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
 
 
 def authorize(principal: Principal, user: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.history import Actor, ChangeEntry, history_page, record_change
+from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
@@ -109,16 +109,7 @@ def history_snapshot(trade: Trade) -> dict[str, Any]:
 
 
 def _record(session: Session, ctx: TradeContext, trade: Trade, before: Any) -> None:
-    record_change(
-        session,
-        resource_type=RESOURCE,
-        resource_id=trade.id,
-        tenant_id=trade.tenant_id,
-        version=trade.version,
-        actor=ctx.actor,
-        before=before,
-        after=history_snapshot(trade),
-    )
+    record_row_change(session, RESOURCE, trade, ctx.actor, before, history_snapshot(trade))
 
 
 CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")

@@ -142,6 +142,11 @@ def raw(serialised: str | bytes) -> Any:
     return orjson.Fragment(serialised)
 
 
+def raw_or_none(serialised: str | bytes | None) -> Any:
+    """``raw`` for optional stored JSON: None stays None."""
+    return None if serialised is None else raw(serialised)
+
+
 def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=json_default, option=orjson.OPT_UTC_Z)
