@@ -7,11 +7,21 @@ literals, numbers of at most 100 digits. Integers beyond 64 bits become ``Decima
 are parsed as ``Decimal`` too (magnitudes 1e-400..1e100), so money never passes through
 binary floating point.
 
-Other fractions are parsed by the C scanner as floats (a per-number hook costs 15% on a
-year of strategy outputs), so an overflowing literal such as ``1e999`` becomes infinity.
-Schema bounds refuse it wherever a number is bounded; code that stores free-form JSON
-calls ``require_finite``. Output goes through orjson; ``Decimal`` is written digit for
-digit.
+Other fractions are parsed as floats, so an overflowing literal such as ``1e999`` becomes
+infinity. Schema bounds refuse it wherever a number is bounded; code that stores
+free-form JSON calls ``require_finite``. Output goes through orjson; ``Decimal`` is
+written digit for digit.
+
+Bytes without ``format: decimal`` numbers take a fast path first: orjson parses them (in C,
+about 3x faster than the standard scanner with the hooks above), and its value is kept only
+where it is provably the strict parser's own; anything else is parsed again the strict way,
+which also writes the error message. orjson already refuses invalid UTF-8, lone surrogates,
+``NaN`` and numbers beyond a double. What it would let through is ruled out cheaply:
+
+- integers beyond 64 bits (orjson turns them into floats): any run of 19 digits goes slow;
+- duplicate keys (orjson keeps the last): every ``:`` outside a string separates one member,
+  so re-serialising the value gives as many ``:`` as the input only if no member was
+  dropped. A ``\\u003a`` escape would spoil the count, so such input goes slow.
 """
 
 from __future__ import annotations
@@ -25,6 +35,10 @@ from typing import Any
 import orjson
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19  # integers of up to 18 digits fit in 64 bits
+_NOT_FAST = object()
 _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
 MAX_NUMBER_LENGTH = 100
 
@@ -72,6 +86,10 @@ def decode_utf8(data: bytes | bytearray) -> str:
 
 def loads(data: str | bytes | bytearray, *, exact: bool = False) -> Any:
     """Parse JSON text; ``exact`` parses fractional numbers as ``Decimal``."""
+    if not exact and not isinstance(data, str):
+        value = _fast_loads(data)
+        if value is not _NOT_FAST:
+            return value
     text = data if isinstance(data, str) else decode_utf8(data)
     try:
         value = json.loads(
@@ -87,6 +105,20 @@ def loads(data: str | bytes | bytearray, *, exact: bool = False) -> Any:
         raise JSONError("JSON nested too deeply") from None
     if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the value
         _reject_lone_surrogates(value)
+    return value
+
+
+def _fast_loads(data: bytes | bytearray) -> Any:
+    """orjson's value where it equals the strict parser's, else ``_NOT_FAST``."""
+    if _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO) or _ESCAPED_COLON.search(data):
+        return _NOT_FAST
+    try:
+        value = orjson.loads(data)
+        members_and_string_colons = orjson.dumps(value).count(b":")
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return _NOT_FAST
+    if members_and_string_colons != data.count(b":"):  # a duplicate key was dropped
+        return _NOT_FAST
     return value
 
 

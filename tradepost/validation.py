@@ -224,9 +224,7 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         if "content-type" not in Headers(scope=scope):
             raise UnsupportedMediaType("A request with a body must have a Content-Type header.")
         try:
-            text = jsonio.decode_utf8(raw)
-            raw.clear()  # hold the body once: as text, then as parsed values
-            return jsonio.loads(text, exact=self._compiled.exact_numbers)
+            return jsonio.loads(raw, exact=self._compiled.exact_numbers)
         except jsonio.JSONError as exc:
             raise InvalidRequest(
                 f"Request body is not valid JSON: {exc}.",

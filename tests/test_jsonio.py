@@ -1,0 +1,116 @@
+"""The strict JSON parser, and its orjson fast path, which must never answer differently."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradepost import jsonio
+
+# Text pieces that have tripped a lenient parser or would trip the fast path's checks.
+_TRICKY_STRINGS = st.sampled_from(
+    ["a", "a:b", "2025-01-15 00:15", "\\u003a", "\\u003A", "\\u0061", "\\ud83d\\ude00", ""]
+)
+_TRICKY_NUMBERS = st.sampled_from(
+    [
+        "0",
+        "-0",
+        "-0.0",
+        "1e999",
+        "-1E400",
+        "1e-400",
+        "123456789012345678",
+        "1234567890123456789",
+        "18446744073709551615",
+        "-9223372036854775809",
+        "0.1000000000000000055511151231257827021181583404541015625",
+        "1" * 101,
+    ]
+)
+
+
+@st.composite
+def json_texts(draw: st.DrawFn, depth: int = 0) -> str:
+    """JSON-ish text, often valid, with duplicate keys, escapes and long numbers mixed in."""
+    kind = draw(st.sampled_from(["str", "num", "lit", "arr", "obj"] if depth < 3 else ["str"]))
+    if kind == "str":
+        return '"' + draw(_TRICKY_STRINGS | st.text(max_size=5).map(_escape)) + '"'
+    if kind == "num":
+        return draw(_TRICKY_NUMBERS | st.integers().map(str) | st.floats().map(repr))
+    if kind == "lit":
+        return draw(st.sampled_from(["true", "false", "null", "NaN", "Infinity"]))
+    items = draw(st.lists(json_texts(depth + 1), max_size=4))
+    if kind == "arr":
+        return "[" + ",".join(items) + "]"
+    keys = draw(st.lists(_TRICKY_STRINGS | st.sampled_from(["k", "k:1"]), min_size=len(items)))
+    return "{" + ",".join(f'"{k}": {v}' for k, v in zip(keys, items, strict=False)) + "}"
+
+
+def _escape(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _strict(text: str) -> Any:
+    return jsonio.loads(text)  # text never takes the fast path
+
+
+def _outcome(parse: Any, data: Any) -> str:
+    try:
+        return repr(parse(data))  # repr tells 1 from 1.0 from Decimal('1') from -0.0
+    except jsonio.JSONError:
+        return "refused"
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_texts())
+def test_fast_path_answers_exactly_as_the_strict_parser(text: str) -> None:
+    assert _outcome(jsonio.loads, text.encode()) == _outcome(_strict, text)
+
+
+@pytest.mark.parametrize(
+    ("body", "fast"),
+    [
+        (b'{"datetime": "2025-01-15 00:15", "value": [1, 2.5, -0.0]}', True),
+        (b'{"a": 1, "a": 2}', False),
+        (b'{"a": 1, "\\u0061": 2}', False),
+        (b'{"a": "x", "b": {"a": 1, "a": "y:z"}}', False),
+        (b'{"a\\u003a": 1}', False),
+        (b"12345678901234567890123", False),
+        (b'"\\ud800"', False),
+        (b"[NaN]", False),
+    ],
+)
+def test_fast_path_is_taken_only_when_provably_equal(body: bytes, fast: bool) -> None:
+    assert (jsonio._fast_loads(body) is not jsonio._NOT_FAST) is fast
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"a": 1, "\\u0061": 2}',
+        b'{"a": {"b": "c:d", "b": 1}}',
+        b'{"a\\u003a": 1, "a:": 2}',
+        b'"\\udc00"',
+        b"[Infinity]",
+        b"\xef\xbb\xbf{}",
+        b'"\xff"',
+        b"1" * 101,
+    ],
+)
+def test_strict_rules_refuse(body: bytes) -> None:
+    with pytest.raises(jsonio.JSONError):
+        jsonio.loads(body)
+
+
+def test_big_integers_stay_exact() -> None:
+    assert jsonio.loads(b"[123456789012345678901, 7]") == [Decimal("123456789012345678901"), 7]
+
+
+def test_exact_mode_keeps_decimal_fractions() -> None:
+    assert jsonio.loads(b'{"price": 54.10}', exact=True) == {"price": Decimal("54.10")}
