@@ -29,9 +29,11 @@ browser:
 	@command -v chromium >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-## test: lint, types, spec validity and lint, and the whole test suite
+## test: lint, types, spec validity and lint, and the whole test suite (one pytest worker
+##       per core; each worker has its own databases)
+PYTEST_ARGS ?= -n auto --dist worksteal
 test: install browser lint typecheck check-spec lint-spec
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## bench: the service against FastAPI/Starlette references under wrk (bench/RESULTS.md)
 ##        options: make bench BENCH_ARGS="--duration 5 --rounds 7 --connections 32"

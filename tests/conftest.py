@@ -26,8 +26,21 @@ from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
 
-PG_URL = os.environ.get(
-    "TRADEPOST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/tradepost_test"
+
+def _per_worker(url: str) -> str:
+    """Each pytest-xdist worker gets a database of its own: ``tradepost_test_gw0``, ..."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _per_worker(
+    os.environ.get(
+        "TRADEPOST_TEST_POSTGRES_URL",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/tradepost_test",
+    )
 )
 REQUIRE_PG = os.environ.get("TRADEPOST_REQUIRE_POSTGRES") == "1"
 
