@@ -6,7 +6,7 @@ from typing import Any
 
 from models import trades
 from models.history import ChangeEntry, snapshot
-from models.trades import Trade, TradeContext
+from models.trades import Trade, TradeContext, TradeRow
 from tradepost.http import (
     body,
     header,
@@ -50,23 +50,27 @@ def _values(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def trade_json(trade: Trade) -> dict[str, Any]:
+    return row_json(trades.columns(trade))
+
+
+def row_json(row: TradeRow) -> dict[str, Any]:
     return {
-        "tradeId": trade.id,
-        "tenantId": trade.tenant_id,
-        "userId": trade.user_id,
-        "countryCode": trade.country_code,
-        "productId": trade.product_id,
-        "description": trade.description,
-        "quantity": trade.quantity,
-        "indicativeUnitPrice": trade.indicative_unit_price,
-        "totalAmount": trade.total_amount,
-        "productUnitType": trade.product_unit_type,
-        "docLinks": trade.doc_links,
-        "labellingRequirement": trade.labelling_requirement,
-        "packagingRequirement": trade.packaging_requirement,
-        "version": trade.version,
-        "createdAt": trade.created_at,
-        "updatedAt": trade.updated_at,
+        "tradeId": row["id"],
+        "tenantId": row["tenant_id"],
+        "userId": row["user_id"],
+        "countryCode": row["country_code"],
+        "productId": row["product_id"],
+        "description": row["description"],
+        "quantity": row["quantity"],
+        "indicativeUnitPrice": row["indicative_unit_price"],
+        "totalAmount": row["total_amount"],
+        "productUnitType": row["product_unit_type"],
+        "docLinks": row["doc_links"],
+        "labellingRequirement": row["labelling_requirement"],
+        "packagingRequirement": row["packaging_requirement"],
+        "version": row["version"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
     }
 
 
@@ -116,8 +120,8 @@ async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
             session, _context(token_info), trade_id, _values(body()), precondition=if_match()
         )
     return json_response(
-        {"message": "Trade updated successfully.", "trade": trade_json(trade)},
-        headers={"ETag": trade.etag},
+        {"message": "Trade updated successfully.", "trade": row_json(trade)},
+        headers={"ETag": trades.etag_of(trade)},
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, func
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, func, insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.tokens import Principal
@@ -67,25 +67,33 @@ def record_change(
     actor: Actor,
     before: dict[str, Any] | None,
     after: dict[str, Any],
-) -> ChangeEntry:
-    """Add one entry to the caller's transaction (``before`` None means a create)."""
+) -> None:
+    """Insert one entry in the caller's transaction (``before`` None means a create).
+
+    A plain INSERT on the session's connection: an entry is never read back or changed
+    in the transaction that writes it, so the ORM's unit of work would only add cost.
+    """
     principal = actor.principal
-    entry = ChangeEntry(
-        resource_type=resource_type,
-        resource_id=resource_id,
-        tenant_id=tenant_id,
-        version=version,
-        action="create" if before is None else "update",
-        changed_at=utcnow(),
-        actor_tenant_id=principal.tenant_id,
-        actor_user_id=principal.user_id,
-        actor_token_id=principal.token_id or None,
-        request_id=actor.request_id or None,
-        before_json=None if before is None else jsonio.dumps(before).decode(),
-        after_json=jsonio.dumps(after).decode(),
+    session.connection().execute(
+        _INSERT_ENTRY,
+        {
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "tenant_id": tenant_id,
+            "version": version,
+            "action": "create" if before is None else "update",
+            "changed_at": utcnow(),
+            "actor_tenant_id": principal.tenant_id,
+            "actor_user_id": principal.user_id,
+            "actor_token_id": principal.token_id or None,
+            "request_id": actor.request_id or None,
+            "before_json": None if before is None else jsonio.dumps(before).decode(),
+            "after_json": jsonio.dumps(after).decode(),
+        },
     )
-    session.add(entry)
-    return entry
+
+
+_INSERT_ENTRY = insert(ChangeEntry.__table__)  # type: ignore[attr-defined]
 
 
 class Versioned(Protocol):
@@ -101,9 +109,9 @@ def record_row_change(
     actor: Actor,
     before: dict[str, Any] | None,
     after: dict[str, Any],
-) -> ChangeEntry:
+) -> None:
     """``record_change`` for a versioned row, as it is after the flush."""
-    return record_change(
+    record_change(
         session,
         resource_type=resource_type,
         resource_id=row.id,

@@ -18,18 +18,19 @@ Rules (also written in openapi.yaml):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, bindparam, update
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.history import Actor, ChangeEntry, history_page, record_row_change
+from models.history import Actor, ChangeEntry, history_page, record_change
 from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
-from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
+from tradepost.conditional import UNCONDITIONAL, Precondition, etag, stale
 from tradepost.errors import Forbidden, InvalidRequest, NotFound
 
 RESOURCE = "trade"
@@ -104,12 +105,35 @@ HISTORY_FIELDS = {
 }
 
 
-def history_snapshot(trade: Trade) -> dict[str, Any]:
-    return {name: getattr(trade, column) for name, column in HISTORY_FIELDS.items()}
+TradeRow = Mapping[str, Any]
+"""A trade as its columns: what ``update_trade`` returns, and ``columns`` of a ``Trade``."""
+
+COLUMNS = tuple(Trade.__table__.columns.keys())  # type: ignore[attr-defined]
 
 
-def _record(session: Session, ctx: TradeContext, trade: Trade, before: Any) -> None:
-    record_row_change(session, RESOURCE, trade, ctx.actor, before, history_snapshot(trade))
+def columns(trade: Trade) -> dict[str, Any]:
+    return {name: getattr(trade, name) for name in COLUMNS}
+
+
+def etag_of(row: TradeRow) -> str:
+    return etag(row["id"], row["version"])
+
+
+def history_snapshot(row: TradeRow) -> dict[str, Any]:
+    return {name: row[column] for name, column in HISTORY_FIELDS.items()}
+
+
+def _record(session: Session, ctx: TradeContext, row: TradeRow, before: Any) -> None:
+    record_change(
+        session,
+        resource_type=RESOURCE,
+        resource_id=row["id"],
+        tenant_id=row["tenant_id"],
+        version=row["version"],
+        actor=ctx.actor,
+        before=before,
+        after=history_snapshot(row),
+    )
 
 
 CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")
@@ -162,7 +186,7 @@ def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) ->
     )
     session.add(trade)
     session.flush()
-    _record(session, ctx, trade, None)
+    _record(session, ctx, columns(trade), None)
     return trade
 
 
@@ -199,23 +223,53 @@ def update_trade(
     changes: dict[str, Any],
     *,
     precondition: Precondition = UNCONDITIONAL,
-) -> Trade:
+) -> TradeRow:
+    """Three statements on the session's connection, no ORM unit of work in between.
+
+    The row is read (locked on PostgreSQL; SQLite's write transaction is already
+    exclusive), checked, then changed by ``UPDATE ... WHERE pk = :pk AND version = :v``
+    that bumps the version, and the history entry is inserted.
+    """
     _check_body_context(ctx, changes)
-    trade = get_trade(session, ctx, trade_id, lock=True)
-    if ctx.principal.user_id is not None and trade.user_id != ctx.user_id:
+    authorize(ctx)
+    connection = session.connection()
+    params = {"id": trade_id, "tenant": ctx.tenant_id}
+    found = connection.execute(_SELECT_FOR_UPDATE, params).mappings().one_or_none()
+    if found is None:
+        raise NotFound(f"No trade found with tradeId {trade_id}.")
+    current: dict[str, Any] = dict(found)
+    if ctx.principal.user_id is not None and current["user_id"] != ctx.user_id:
         raise Forbidden("The user does not have permission to update the trade.")
-    precondition.check(trade.etag)
-    before = history_snapshot(trade)
-    for name, value in changes.items():
-        setattr(trade, name, value)
-    price_changed = {"quantity", "indicative_unit_price"} & changes.keys()
-    if price_changed and "total_amount" not in changes:
-        trade.total_amount = total_for(trade.quantity, trade.indicative_unit_price)
-    trade.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
-    session.add(trade)
-    guarded_flush(session)
-    _record(session, ctx, trade, before)
-    return trade
+    precondition.check(etag(current["id"], current["version"]))
+    values = dict(changes)
+    if {"quantity", "indicative_unit_price"} & changes.keys() and "total_amount" not in changes:
+        values["total_amount"] = total_for(
+            values.get("quantity", current["quantity"]),
+            values.get("indicative_unit_price", current["indicative_unit_price"]),
+        )
+    values["updated_at"] = utcnow()
+    values["version"] = current["version"] + 1
+    updated = {**current, **values}
+    guard = {"guard_pk": current["pk"], "guard_version": current["version"]}
+    # Every mutable column is SET (unchanged ones to their current value), so the
+    # statement is compiled once, not once per combination of changed fields.
+    written = {name: updated[name] for name in _MUTABLE}
+    if connection.execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
+        raise stale()
+    _record(session, ctx, updated, history_snapshot(current))
+    return updated
+
+
+_TABLE = Trade.__table__  # type: ignore[attr-defined]
+_SELECT_FOR_UPDATE = (
+    select(_TABLE)
+    .where(_TABLE.c.id == bindparam("id"), _TABLE.c.tenant_id == bindparam("tenant"))
+    .with_for_update()
+)
+_MUTABLE = tuple(name for name in COLUMNS if name not in {"pk", "id", "tenant_id", "created_at"})
+_GUARDED_UPDATE = update(_TABLE).where(
+    _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
+)
 
 
 def trade_history(

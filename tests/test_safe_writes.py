@@ -453,7 +453,7 @@ class TestTradeHistory:
         def broken(*_args: Any, **_kwargs: Any) -> Any:
             raise RuntimeError("history unavailable")
 
-        monkeypatch.setattr(models.trades, "record_row_change", broken)
+        monkeypatch.setattr(models.trades, "record_change", broken)
         response = client.patch(f"/api/v1/trades/{trade.id}", json={"quantity": 7}, headers=headers)
         assert response.status_code == 500
         stored = load_trade(db, trade.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,6 +64,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         services = build_services(settings, metrics)
         if settings.migrate_on_start:
             migrate.upgrade(services.db.write_engine)
+        # What start-up built (the resolved spec, compiled validators, the ORM mappers)
+        # lives as long as the process: out of the collector's sight, a full collection
+        # under load pauses for microseconds instead of a tenth of a second.
+        gc.collect()
+        gc.freeze()
         try:
             yield {"services": services}
         finally:
