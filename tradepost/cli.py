@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        loop=settings.event_loop,
         log_config=uvicorn_log_config(settings),
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
         "`tradepost idempotency purge`).",
     )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio",
+        description="The event loop `tradepost serve` runs. asyncio serves saturated "
+        "connections in turn; uvloop let some wait 5-10x the median (bench/NOTES.md).",
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,
