@@ -23,9 +23,9 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("Connexion (middleware, decorators, routing)", ("connexion/",)),
     ("Starlette", ("starlette/",)),
     ("uvicorn / HTTP parsing", ("uvicorn/", "httptools", "h11/")),
-    # uvloop is native code: its own work (socket I/O, callbacks) shows as the event
-    # loop's frame (asyncio Runner.run) being the leaf.
-    ("event loop (uvloop native code, asyncio)", ("asyncio/", "uvloop/")),
+    # Socket I/O and callbacks of the event loop (asyncio; uvloop's native code shows as
+    # asyncio's Runner.run being the leaf).
+    ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/", "selectors.py")),
 ]
 
 

@@ -126,7 +126,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     env = results["environment"]
     fig.suptitle(
         f"wrk, {env['args']['connections']} connections, {env['args']['rounds']} "
-        f"interleaved rounds of {env['args']['duration']} s — {env['nproc']} shared cores, "
+        f"interleaved rounds of {env['args']['duration']} s — {env['nproc']} cores, "
         f"{env['date']}",
         fontsize=9,
     )
@@ -150,9 +150,9 @@ def write(results: dict[str, Any], out: Path) -> None:
         "",
         "## Setup",
         "",
-        f"- date: {env['date']}; machine: {env['nproc']} cores ({env['cpu']}), **shared with other "
-        f"engineers' test runs** (load average {env['loadavg_start'][0]:.1f} at start, "
-        f"{env['loadavg_end'][0]:.1f} at end), so absolute numbers move between runs; "
+        f"- date: {env['date']}; machine: {env['nproc']} cores ({env['cpu']}), load average "
+        f"{env['loadavg_start'][0]:.1f} at start, {env['loadavg_end'][0]:.1f} at end (the "
+        "benchmark itself keeps both cores busy); absolute numbers move between runs, so "
         "compare the interleaved ratios.",
         f"- Python {env['python']}, SQLite {env['sqlite']}, {env['wrk']}; "
         + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
@@ -165,17 +165,18 @@ def write(results: dict[str, Any], out: Path) -> None:
         "- trade PATCH: the document's 12-field body (quantity and total vary), headers "
         "tenantId/userId/countryCode, a user-bound Bearer token. Strategies PUT: the curl "
         "example's free-form `outputs`.",
-        "- variants, each its own uvicorn process (uvloop + httptools, no access log) on 127.0.0.1 "
+        "- variants, each its own uvicorn process (httptools, no access log) on 127.0.0.1 "
         "with its own database, created by the service's migrations and filled identically:",
         "  - **tradepost**: `tradepost serve` with production defaults (its one-line request log "
-        "and metrics on), token cache 5 s;",
+        "and metrics on, token cache 5 s, the asyncio event loop: see the notes below);",
         "  - **FastAPI + SQLModel** (`bench/references/fastapi_app.py`): Pydantic body model with "
         "the spec's constraints, header parameters, Bearer token looked up in the hashed token "
         "table on every request, load → setattr → commit → refresh → response model; `def` "
         "endpoints (thread pool), as in the SQLModel tutorial;",
         "  - **Starlette + ORM** (`bench/references/starlette_app.py`): the same ORM update, no "
         "validation, no authentication, `async def` on the loop;",
-        "  - **echo** (`bench/references/echo_app.py`): parse the JSON body and send it back.",
+        "  - **echo** (`bench/references/echo_app.py`): parse the JSON body and send it back;",
+        "  - the references run uvicorn's default event loop (uvloop).",
         "",
     ]
     for phase in results["phases"]:
