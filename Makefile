@@ -30,8 +30,8 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ## test: lint, types, spec validity and lint, and the whole test suite (one pytest worker
-##       per core; each worker has its own databases)
-PYTEST_ARGS ?= -n auto --dist worksteal
+##       per core, at most 4: each worker runs its own servers and databases)
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist worksteal
 test: install browser lint typecheck check-spec lint-spec
 	$(BIN)/pytest $(PYTEST_ARGS)
 

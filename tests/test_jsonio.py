@@ -34,6 +34,9 @@ _TRICKY_NUMBERS = st.sampled_from(
 )
 
 
+_WHITESPACE = st.sampled_from(["", " ", "\t", "\r\n", "\n  "])
+
+
 @st.composite
 def json_texts(draw: st.DrawFn, depth: int = 0) -> str:
     """JSON-ish text, often valid, with duplicate keys, escapes and long numbers mixed in."""
@@ -45,10 +48,12 @@ def json_texts(draw: st.DrawFn, depth: int = 0) -> str:
     if kind == "lit":
         return draw(st.sampled_from(["true", "false", "null", "NaN", "Infinity"]))
     items = draw(st.lists(json_texts(depth + 1), max_size=4))
+    ws = draw(_WHITESPACE)
     if kind == "arr":
-        return "[" + ",".join(items) + "]"
+        return "[" + ws + f"{ws},{ws}".join(items) + ws + "]"
     keys = draw(st.lists(_TRICKY_STRINGS | st.sampled_from(["k", "k:1"]), min_size=len(items)))
-    return "{" + ",".join(f'"{k}": {v}' for k, v in zip(keys, items, strict=False)) + "}"
+    members = (f'"{k}"{ws}:{ws}{v}' for k, v in zip(keys, items, strict=False))
+    return "{" + ws + f"{ws},{ws}".join(members) + ws + "}"
 
 
 def _escape(text: str) -> str:
@@ -80,6 +85,8 @@ def test_fast_path_answers_exactly_as_the_strict_parser(text: str) -> None:
         (b'{"a": 1, "\\u0061": 2}', False),
         (b'{"a": "x", "b": {"a": 1, "a": "y:z"}}', False),
         (b'{"a\\u003a": 1}', False),
+        (b'{"a": 1, "a": "\\u003a"}', False),
+        (b'{ "a" :\t1 ,\r\n "b" : [ ] }', True),
         (b"12345678901234567890123", False),
         (b'"\\ud800"', False),
         (b"[NaN]", False),
@@ -96,6 +103,7 @@ def test_fast_path_is_taken_only_when_provably_equal(body: bytes, fast: bool) ->
         b'{"a": 1, "\\u0061": 2}',
         b'{"a": {"b": "c:d", "b": 1}}',
         b'{"a\\u003a": 1, "a:": 2}',
+        b'{"a": 1, "a": "\\u003a"}',
         b'"\\udc00"',
         b"[Infinity]",
         b"\xef\xbb\xbf{}",

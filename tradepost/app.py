@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             yield {"services": services}
         finally:
             services.db.dispose()
+            gc.unfreeze()  # an app started again in this process (tests) frees the old one
 
     async def render_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         error = from_exception(exc)

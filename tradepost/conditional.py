@@ -6,9 +6,10 @@ write because the ``version`` column grows in the same UPDATE. A write goes:
 1. the handler reads ``If-Match`` into a ``Precondition`` (``precondition(header)``);
 2. the domain function loads the row, calls ``precondition.check(etag(id, version))``
    (412 when the tag is stale) and changes the row;
-3. the flush writes ``UPDATE ... SET version = v + 1 WHERE pk = :pk AND version = :v``
-   (SQLAlchemy's ``version_id_col``) and ``guarded_flush`` turns a zero row count into
-   412, so the check-and-write holds even between processes.
+3. the write is ``UPDATE ... SET version = v + 1 WHERE pk = :pk AND version = :v``, and
+   a zero row count is a 412 (``stale()``), so the check-and-write holds even between
+   processes. ORM writes get that UPDATE from SQLAlchemy's ``version_id_col`` and call
+   ``guarded_flush``; the trade PATCH issues it itself (``models/trades.py``).
 
 Without ``If-Match`` nothing is checked: the last write wins. ``If-Match: *`` matches any
 existing resource. Reads answer 304 when ``If-None-Match`` names the current tag
