@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,13 @@ class HandlerResolver(Resolver):  # type: ignore[misc]
         handler = f"handlers.{module}.{inflection.underscore(operation.operation_id)}"
         self.spec_operation_ids[handler] = operation.operation_id
         return handler
+
+    def resolve_function_from_operation_id(self, operation_id: str) -> Any:
+        function = super().resolve_function_from_operation_id(operation_id)
+        # Connexion reads the handler's signature on every request; with ``__signature__``
+        # set (PEP 362) ``inspect.signature`` returns it instead of rebuilding it.
+        function.__signature__ = inspect.signature(function)
+        return function
 
 
 class AllowedMethods:

@@ -101,6 +101,8 @@ class CompiledSchema:
 
     def errors(self, instance: Any, *, location: str, prefix: str = "") -> list[FieldError]:
         try:
+            if self._validator.is_valid(instance):  # the common case, without error objects
+                return []
             found = list(islice(self._validator.iter_errors(instance), MAX_REPORTED_ERRORS))
         except ValueError as exc:  # "Recursion limit reached": nested beyond MAX_DEPTH
             message = f"is nested more than {MAX_DEPTH} levels deep"
