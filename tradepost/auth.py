@@ -7,6 +7,7 @@ process. Expiry is checked on every request, cached or not.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -67,3 +68,8 @@ def bearer_info(token: str, request: Any) -> dict[str, Any]:
     request.scope["state"]["caller"] = principal  # for idempotency keys
     services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}
+
+
+# Connexion inspects the hook's parameters on every request (PEP 362: a set
+# ``__signature__`` is returned as is instead of being rebuilt).
+bearer_info.__signature__ = inspect.signature(bearer_info)  # type: ignore[attr-defined]
