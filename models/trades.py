@@ -108,7 +108,10 @@ HISTORY_FIELDS = {
 TradeRow = Mapping[str, Any]
 """A trade as its columns: what ``update_trade`` returns, and ``columns`` of a ``Trade``."""
 
-COLUMNS = tuple(Trade.__table__.columns.keys())  # type: ignore[attr-defined]
+_TABLE = Trade.__table__  # type: ignore[attr-defined]
+COLUMNS = tuple(_TABLE.columns.keys())
+# Tenancy in one place: every read of a trade by id is scoped by these two conditions.
+_IN_TENANT = (_TABLE.c.id == bindparam("id"), _TABLE.c.tenant_id == bindparam("tenant"))
 
 
 def columns(trade: Trade) -> dict[str, Any]:
@@ -190,16 +193,21 @@ def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) ->
     return trade
 
 
-def get_trade(session: Session, ctx: TradeContext, trade_id: str, *, lock: bool = False) -> Trade:
-    """The one scoped getter: a trade of another tenant does not exist (404)."""
+def get_trade(session: Session, ctx: TradeContext, trade_id: str) -> Trade:
+    """A trade of the request's tenant; another tenant's does not exist (404)."""
     authorize(ctx)
-    statement = select(Trade).where(Trade.id == trade_id, Trade.tenant_id == ctx.tenant_id)
-    if lock:
-        statement = statement.with_for_update()
-    trade = session.exec(statement).first()
+    trade = session.exec(select(Trade).where(*_IN_TENANT), params=_scope(ctx, trade_id)).first()
     if trade is None:
-        raise NotFound(f"No trade found with tradeId {trade_id}.")
+        raise _not_found(trade_id)
     return trade
+
+
+def _scope(ctx: TradeContext, trade_id: str) -> dict[str, str]:
+    return {"id": trade_id, "tenant": ctx.tenant_id}
+
+
+def _not_found(trade_id: str) -> NotFound:
+    return NotFound(f"No trade found with tradeId {trade_id}.")
 
 
 def list_trades(
@@ -233,10 +241,9 @@ def update_trade(
     _check_body_context(ctx, changes)
     authorize(ctx)
     connection = session.connection()
-    params = {"id": trade_id, "tenant": ctx.tenant_id}
-    found = connection.execute(_SELECT_FOR_UPDATE, params).mappings().one_or_none()
+    found = connection.execute(_SELECT_FOR_UPDATE, _scope(ctx, trade_id)).mappings().first()
     if found is None:
-        raise NotFound(f"No trade found with tradeId {trade_id}.")
+        raise _not_found(trade_id)
     current: dict[str, Any] = dict(found)
     if ctx.principal.user_id is not None and current["user_id"] != ctx.user_id:
         raise Forbidden("The user does not have permission to update the trade.")
@@ -260,12 +267,7 @@ def update_trade(
     return updated
 
 
-_TABLE = Trade.__table__  # type: ignore[attr-defined]
-_SELECT_FOR_UPDATE = (
-    select(_TABLE)
-    .where(_TABLE.c.id == bindparam("id"), _TABLE.c.tenant_id == bindparam("tenant"))
-    .with_for_update()
-)
+_SELECT_FOR_UPDATE = select(_TABLE).where(*_IN_TENANT).with_for_update()
 _MUTABLE = tuple(name for name in COLUMNS if name not in {"pk", "id", "tenant_id", "created_at"})
 _GUARDED_UPDATE = update(_TABLE).where(
     _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
