@@ -37,9 +37,9 @@ import orjson
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _ESCAPED_COLON = re.compile(rb"\\u003[aA]")
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 19  # integers of up to 18 digits fit in 64 bits
-_NOT_FAST = object()
 _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
+_LONG_DIGIT_RUN = b"0" * (_INT64_DIGITS + 1)
+_NOT_FAST = object()
 MAX_NUMBER_LENGTH = 100
 
 
