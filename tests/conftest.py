@@ -8,9 +8,11 @@ fails the run instead of skipping those tests.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,38 @@ def make_token(db: Database) -> TokenFactory:
 
 
 assert models  # the tables are registered before the TRUNCATE list is built
+
+
+Figures = Callable[[], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    """``with figures(): print(...)``: the figures a test measured (fuzz counts, refusals,
+    recoveries), shown together after the run, also under pytest-xdist, whose workers do
+    not pass on what a test prints."""
+
+    @contextmanager
+    def collect() -> Iterator[None]:
+        printed = io.StringIO()
+        with redirect_stdout(printed):
+            yield
+        if text := printed.getvalue().strip():
+            request.node.user_properties.append(("figures", text))
+
+    return collect
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    reports = [r for kind in ("passed", "failed") for r in terminalreporter.stats.get(kind, [])]
+    found = [
+        value
+        for report in sorted(reports, key=lambda r: r.nodeid)
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "figures"
+    ]
+    if found:
+        terminalreporter.section("measured figures")
+        for text in found:
+            terminalreporter.write_line(text)

@@ -32,6 +32,7 @@ import pytest
 import schemathesis
 from schemathesis.checks import CheckContext, load_all_checks
 
+from tests.conftest import Figures
 from tests.contract import (
     Operation,
     assert_error_format,
@@ -233,7 +234,7 @@ def test_every_operation_taking_an_id_is_in_the_matrix() -> None:
 
 
 def test_nobody_reaches_another_principals_records(
-    client: Any, db: Database, database_url: str, capsys: pytest.CaptureFixture[str]
+    client: Any, db: Database, database_url: str, figures: Figures
 ) -> None:
     world = build_world(db)
     owned = owned_ids(world)
@@ -256,7 +257,7 @@ def test_nobody_reaches_another_principals_records(
             leaked = {i for i in owned if i not in sent and i in response.text}
             assert not leaked, (context, "the refusal names the owner's records", leaked)
         assert snapshot(db) == before, context
-    with capsys.disabled():
+    with figures():
         backend = database_url.split(":")[0].split("+")[0]
         per_surface = ", ".join(f"{name} {refused[name]}/{n}" for name, n in tried.items())
         total = sum(refused.values())

@@ -30,7 +30,7 @@ from sqlmodel import select
 from models.strategies import StrategyPurchase
 from models.tokens import mint_token
 from models.trades import Trade, total_for
-from tests.conftest import truncate_all
+from tests.conftest import Figures, truncate_all
 from tests.servers import Server, running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
@@ -168,7 +168,7 @@ def purchase_problems(purchase: StrategyPurchase) -> list[str]:
 
 
 def test_acknowledged_writes_survive_sigkill(
-    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: str, tmp_path: Path, figures: Figures
 ) -> None:
     with running_server(backend, tmp_path) as server:
         trade_token = mint(backend, "TEN123", "USR456")
@@ -231,7 +231,7 @@ def test_acknowledged_writes_survive_sigkill(
     half_applied += [p for p in purchases.values() for p in purchase_problems(p)]
     unacknowledged = len(trades) + len(purchases) - len(acked.trades) - len(acked.purchases)
 
-    with capsys.disabled():
+    with figures():
         kind = backend.split(":")[0].split("+")[0]
         print(
             f"\ndurability [{kind}] SIGKILL after {LOAD_SECONDS} s of {WRITERS} writers: "
@@ -275,7 +275,7 @@ def held_open(body: bytes, started: threading.Event, release: threading.Event) -
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(
-    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: str, tmp_path: Path, figures: Figures
 ) -> None:
     with running_server(backend, tmp_path) as server:
         trade_token = mint(backend, "TEN123", "USR456")
@@ -353,7 +353,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(
         seconds = time.monotonic() - began
         log = server.log.read_text()
 
-    with capsys.disabled():
+    with figures():
         kind = backend.split(":")[0].split("+")[0]
         print(
             f"\ngraceful [{kind}] SIGTERM with {len(requests)} requests in flight "

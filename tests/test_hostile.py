@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.conftest import Figures
 from tests.contract import (
     Operation,
     assert_error_format,
@@ -87,7 +88,7 @@ def test_hostile_bodies_get_the_exact_4xx_and_change_nothing(
     db: Database,
     database_url: str,
     op: Operation,
-    capsys: pytest.CaptureFixture[str],
+    figures: Figures,
 ) -> None:
     world = build_world(db)
     write = WRITES[op.operation_id]
@@ -110,7 +111,7 @@ def test_hostile_bodies_get_the_exact_4xx_and_change_nothing(
     legitimate = client.request(op.method, url, headers=headers, json=legitimate_body)
     assert legitimate.status_code < 300, legitimate.text
 
-    with capsys.disabled():
+    with figures():
         backend = database_url.split(":")[0].split("+")[0]
         counts = ", ".join(f"{status} x{n}" for status, n in sorted(statuses.items()))
         print(
@@ -317,7 +318,7 @@ def test_every_operation_with_parameters_is_reached() -> None:
 
 @pytest.mark.parametrize("op", PARAMETER_OPERATIONS, ids=lambda op: op.operation_id)
 def test_hostile_parameters_get_the_status_their_schema_implies_and_change_nothing(
-    client: Any, db: Database, database_url: str, op: Operation, capsys: pytest.CaptureFixture[str]
+    client: Any, db: Database, database_url: str, op: Operation, figures: Figures
 ) -> None:
     world = build_world(db)
     if op.operation_id in WRITES:
@@ -348,7 +349,7 @@ def test_hostile_parameters_get_the_status_their_schema_implies_and_change_nothi
                 assert names_field(error, parameter["name"], or_inside=True), (context, error)
             assert len(response.content) < 2048, context
             assert snapshot(db) == before, context
-    with capsys.disabled():
+    with figures():
         backend = database_url.split(":")[0].split("+")[0]
         counts = ", ".join(f"{status} x{n}" for status, n in sorted(statuses.items()))
         print(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import truncate_all
+from tests.conftest import Figures, truncate_all
 from tests.servers import TRADEPOST, running_server
 from tradepost.app import SPEC_PATH
 
@@ -92,9 +92,7 @@ def prepare(database_url: str) -> str:
     return token
 
 
-def test_schemathesis_cli_finds_nothing(
-    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_schemathesis_cli_finds_nothing(backend: str, tmp_path: Path, figures: Figures) -> None:
     """One run per surface, so that each surface's stateful phase chains its own links.
 
     Two surfaces run at a time, each against its own server process (on SQLite each with
@@ -114,7 +112,7 @@ def test_schemathesis_cli_finds_nothing(
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         summaries = list(pool.map(lane, SURFACES))
-    with capsys.disabled():
+    with figures():
         for summary in summaries:
             print(f"\n{summary['line']}", end="")
         print()

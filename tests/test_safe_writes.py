@@ -27,7 +27,7 @@ from models.history import ChangeEntry
 from models.strategies import StrategyPurchase
 from models.tokens import find_token, hash_token, mint_token
 from models.trades import Trade
-from tests.conftest import TokenFactory, truncate_all
+from tests.conftest import Figures, TokenFactory, truncate_all
 from tests.factories import load_strategy_purchase, load_trade, make_strategy_purchase, make_trade
 from tests.servers import running_server
 from tests.test_strategies import error_of, get_url, update_url
@@ -588,9 +588,7 @@ def in_parallel(work: Callable[[int, httpx.Client], Any], live: Live) -> list[An
 
 
 @pytest.mark.slow
-def test_no_update_is_lost_under_concurrent_if_match_writes(
-    live: Live, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_update_is_lost_under_concurrent_if_match_writes(live: Live, figures: Figures) -> None:
     with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
         created = client.post("/api/v1/trades", json={**NEW_TRADE, "description": "start"})
     url = f"/api/v1/trades/{created.json()['tradeId']}"
@@ -634,7 +632,7 @@ def test_no_update_is_lost_under_concurrent_if_match_writes(
     assert lost == []
     assert applied  # the race really happened
     assert refused
-    with capsys.disabled():
+    with figures():
         print(
             f"\nlost-update [{live.backend}, {len(live.urls)} server process(es)]: "
             f"{CLIENTS} clients x {ATTEMPTS} attempts = {len(outcomes)} writes, "
@@ -644,9 +642,7 @@ def test_no_update_is_lost_under_concurrent_if_match_writes(
 
 
 @pytest.mark.slow
-def test_concurrent_retries_of_one_key_create_exactly_once(
-    live: Live, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_concurrent_retries_of_one_key_create_exactly_once(live: Live, figures: Figures) -> None:
     keyed = {"Idempotency-Key": "concurrent-create-1"}
 
     def retry_until_answered(_i: int, client: httpx.Client) -> tuple[httpx.Response, int]:
@@ -678,7 +674,7 @@ def test_concurrent_retries_of_one_key_create_exactly_once(
         assert valid.status_code == 201
         assert "idempotent-replayed" not in valid.headers
         assert len(client.get("/api/v1/trades?limit=100").json()["items"]) == 2
-    with capsys.disabled():
+    with figures():
         print(
             f"\nidempotency [{live.backend}, {len(live.urls)} server process(es)]: "
             f"{CLIENTS} concurrent clients, 1 trade created, 1 original 201 + "
@@ -688,7 +684,7 @@ def test_concurrent_retries_of_one_key_create_exactly_once(
 
 @pytest.mark.slow
 def test_concurrent_retries_of_a_large_submission_store_it_once(
-    live: Live, capsys: pytest.CaptureFixture[str]
+    live: Live, figures: Figures
 ) -> None:
     """A bigger body keeps the first request in flight longer: retries meet the 409."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -721,7 +717,7 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
         stored = session.exec(select(StrategyPurchase)).all()
     database.dispose()
     assert [p.rows_uploaded for p in stored] == [8000]
-    with capsys.disabled():
+    with figures():
         print(
             f"\nidempotency, 8000-row submission [{live.backend}, {len(live.urls)} server "
             f"process(es)]: {CLIENTS} concurrent clients, 1 purchase stored, 1 original 201 + "
@@ -731,7 +727,7 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
 
 @pytest.mark.slow
 def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
-    live: Live, capsys: pytest.CaptureFixture[str]
+    live: Live, figures: Figures
 ) -> None:
     """The same race on the carbon-offset surface: a merge patch that extends a metadata
     value read just before, guarded by the read's ETag."""
@@ -778,7 +774,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
     assert lost == []
     assert applied
     assert refused
-    with capsys.disabled():
+    with figures():
         print(
             f"\nlost-update offsets [{live.backend}, {len(live.urls)} server process(es)]: "
             f"{CLIENTS} clients x {ATTEMPTS} attempts = {len(outcomes)} writes, "

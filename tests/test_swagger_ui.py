@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import Figures
 from tests.servers import Server, running_server
 from tests.test_live_fuzz import cli
 from tradepost.app import SPEC_PATH
@@ -77,7 +78,7 @@ def documented_operations() -> set[tuple[str, str]]:
 
 
 def test_docs_list_every_operation_and_try_it_out_works(
-    browser: Any, live: tuple[Server, str, str], capsys: pytest.CaptureFixture[str]
+    browser: Any, live: tuple[Server, str, str], figures: Figures
 ) -> None:
     server, token, purchase_id = live
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -112,6 +113,6 @@ def test_docs_list_every_operation_and_try_it_out_works(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "swagger-ui.png"
     page.screenshot(path=str(screenshot), full_page=True)
-    with capsys.disabled():
+    with figures():
         print(f"\nSwagger UI screenshot (CI artifact): {screenshot}")
     page.close()
