@@ -108,6 +108,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database for a server process, which migrates it itself: a new SQLite file, or
+    the emptied PostgreSQL test database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'server.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    truncate_all(url)
+    return url
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, auto_migrate=False, validate_responses=True)

@@ -30,7 +30,7 @@ from sqlmodel import select
 from models.strategies import StrategyPurchase
 from models.tokens import mint_token
 from models.trades import Trade, total_for
-from tests.conftest import Figures, truncate_all
+from tests.conftest import Figures
 from tests.servers import Server, running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
@@ -41,15 +41,6 @@ WRITERS = 4
 LOAD_SECONDS = 2.5
 PRICE = "1.25"
 ROWS = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": h} for h in range(24)]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'durable.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    truncate_all(url)
-    return url
 
 
 def mint(url: str, tenant: str, user: str) -> str:
@@ -168,11 +159,11 @@ def purchase_problems(purchase: StrategyPurchase) -> list[str]:
 
 
 def test_acknowledged_writes_survive_sigkill(
-    backend: str, tmp_path: Path, figures: Figures
+    server_database: str, tmp_path: Path, figures: Figures
 ) -> None:
-    with running_server(backend, tmp_path) as server:
-        trade_token = mint(backend, "TEN123", "USR456")
-        customer_token = mint(backend, "CUST1", "alice")
+    with running_server(server_database, tmp_path) as server:
+        trade_token = mint(server_database, "TEN123", "USR456")
+        customer_token = mint(server_database, "CUST1", "alice")
         acked, stop = Acknowledged(), threading.Event()
         writers = [
             threading.Thread(
@@ -190,7 +181,7 @@ def test_acknowledged_writes_survive_sigkill(
         for writer in writers:
             writer.join(15)
 
-    with running_server(backend, tmp_path) as restarted:
+    with running_server(server_database, tmp_path) as restarted:
         headers = {
             "Authorization": f"Bearer {trade_token}",
             "tenantId": "TEN123",
@@ -201,7 +192,7 @@ def test_acknowledged_writes_survive_sigkill(
             httpx.get(f"{restarted.url}/api/v1/trades/{some_trade}", headers=headers).status_code
             == 200
         )
-        db = Database(create_db_engine(Settings(database_url=backend)))
+        db = Database(create_db_engine(Settings(database_url=server_database)))
         with db.read() as session:
             trades = {t.id: t for t in session.exec(select(Trade))}
             purchases = {p.id: p for p in session.exec(select(StrategyPurchase))}
@@ -232,7 +223,7 @@ def test_acknowledged_writes_survive_sigkill(
     unacknowledged = len(trades) + len(purchases) - len(acked.trades) - len(acked.purchases)
 
     with figures():
-        kind = backend.split(":")[0].split("+")[0]
+        kind = server_database.split(":")[0].split("+")[0]
         print(
             f"\ndurability [{kind}] SIGKILL after {LOAD_SECONDS} s of {WRITERS} writers: "
             f"{acked.writes} writes acknowledged ({len(acked.trades)} trades, "
@@ -275,11 +266,11 @@ def held_open(body: bytes, started: threading.Event, release: threading.Event) -
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(
-    backend: str, tmp_path: Path, figures: Figures
+    server_database: str, tmp_path: Path, figures: Figures
 ) -> None:
-    with running_server(backend, tmp_path) as server:
-        trade_token = mint(backend, "TEN123", "USR456")
-        customer_token = mint(backend, "CUST1", "alice")
+    with running_server(server_database, tmp_path) as server:
+        trade_token = mint(server_database, "TEN123", "USR456")
+        customer_token = mint(server_database, "CUST1", "alice")
         trade_headers = {
             "Authorization": f"Bearer {trade_token}",
             "tenantId": "TEN123",
@@ -354,7 +345,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(
         log = server.log.read_text()
 
     with figures():
-        kind = backend.split(":")[0].split("+")[0]
+        kind = server_database.split(":")[0].split("+")[0]
         print(
             f"\ngraceful [{kind}] SIGTERM with {len(requests)} requests in flight "
             f"(one a year of outputs, {len(year) / 1e6:.0f} MB): statuses "

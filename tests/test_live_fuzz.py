@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Figures, truncate_all
+from tests.conftest import Figures
 from tests.servers import TRADEPOST, running_server
 from tradepost.app import SPEC_PATH
 
@@ -35,15 +35,6 @@ def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
     return subprocess.run(
         [TRADEPOST, *args], env=env, input=stdin, capture_output=True, text=True, check=True
     ).stdout.strip()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'fuzz.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    truncate_all(url)
-    return url
 
 
 SURFACES = ("trades", "strategies", "offsets", "service")
@@ -92,23 +83,25 @@ def prepare(database_url: str) -> str:
     return token
 
 
-def test_schemathesis_cli_finds_nothing(backend: str, tmp_path: Path, figures: Figures) -> None:
+def test_schemathesis_cli_finds_nothing(
+    server_database: str, tmp_path: Path, figures: Figures
+) -> None:
     """One run per surface, so that each surface's stateful phase chains its own links.
 
     Two surfaces run at a time, each against its own server process (on SQLite each with
     its own database file, on PostgreSQL all on one database).
     """
-    shared_token = None if backend.startswith("sqlite") else prepare(backend)
+    shared_token = None if server_database.startswith("sqlite") else prepare(server_database)
 
     def lane(tag: str) -> dict[str, Any]:
         lane_dir = tmp_path / tag
         lane_dir.mkdir()
-        database = backend
+        database = server_database
         if shared_token is None:
             database = f"sqlite:///{lane_dir / 'fuzz.db'}"
         token = shared_token or prepare(database)
         with running_server(database, lane_dir) as server:
-            return fuzz_surface(tag, server.url, token, backend, lane_dir)
+            return fuzz_surface(tag, server.url, token, server_database, lane_dir)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         summaries = list(pool.map(lane, SURFACES))

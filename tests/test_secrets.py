@@ -26,22 +26,12 @@ from sqlmodel import SQLModel
 
 from models.customers import Customer, create_customer
 from models.tokens import ApiToken, mint_token
-from tests.conftest import truncate_all
 from tests.servers import running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
 
 PASSWORD = "s3cret-passphrase-never-logged"
 WRONG_PASSWORD = "wr0ng-passphrase-never-logged"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'secrets.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    truncate_all(url)
-    return url
 
 
 def every_stored_value(db: Database) -> list[str]:
