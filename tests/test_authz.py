@@ -374,13 +374,9 @@ def test_trade_ownership_fields_must_match_the_headers(
 # --- Schemathesis keeps checking authentication -------------------------------------------
 
 
-def test_schemathesis_checks_ignored_auth_on_every_secured_operation(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_schemathesis_checks_ignored_auth_on_every_secured_operation() -> None:
     """tests/test_schemathesis.py runs the default checks; ``ignored_auth`` must be among them
     (the live CLI run in tests/test_live_fuzz.py passes ``--checks all``)."""
-    for name in ("TRADEPOST_FUZZ_TOKEN", "TRADEPOST_FUZZ_TENANT", "TRADEPOST_FUZZ_USER"):
-        monkeypatch.setenv(name, "x")
     load_all_checks()
     schema = schemathesis.openapi.from_path(SPEC_PATH)
     secured = [op for op in operations() if op.secured]

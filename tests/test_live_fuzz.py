@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 EXAMPLES = os.environ.get("TRADEPOST_FUZZ_EXAMPLES", "100")
+TENANT, USER = "TEN123", "USR456"
 
 
 def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
@@ -154,14 +155,12 @@ def fuzz_surface(tag: str, url: str, token: str, backend: str, tmp_path: Path) -
             str(report),
             "--report-ndjson-path",
             str(ndjson),
+            # as the README's fuzzing command: credentials and the tenancy headers only
+            *("-H", f"Authorization: Bearer {token}"),
+            *("-H", f"tenantId: {TENANT}"),
+            *("-H", f"userId: {USER}"),
         ],
-        env={
-            **os.environ,
-            "TRADEPOST_FUZZ_TOKEN": token,
-            "TRADEPOST_FUZZ_TENANT": "TEN123",
-            "TRADEPOST_FUZZ_USER": "USR456",
-            "SCHEMATHESIS_HOOKS": "tests.live_fuzz_hooks",
-        },
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.live_fuzz_hooks"},
         cwd=SPEC_PATH.parent,
         capture_output=True,
         text=True,

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import schemathesis
 
-from tests import fuzz_hooks  # noqa: F401  (registers the x-propertyNames filter)
 from tests.conftest import TokenFactory
 from tradepost.app import SPEC_PATH
 
@@ -18,18 +17,25 @@ TENANT, USER = "TEN123", "USR456"
 
 
 @pytest.fixture
-def api_schema(app: Any, make_token: TokenFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("TRADEPOST_FUZZ_TOKEN", make_token(TENANT, USER))
-    monkeypatch.setenv("TRADEPOST_FUZZ_TENANT", TENANT)
-    monkeypatch.setenv("TRADEPOST_FUZZ_USER", USER)
+def api_schema(app: Any) -> Any:
     loaded = schemathesis.openapi.from_path(SPEC_PATH)
     loaded.app = app
     return loaded
+
+
+@pytest.fixture
+def credentials(make_token: TokenFactory) -> dict[str, str]:
+    """What the README's fuzzing command passes: a token and the tenancy headers."""
+    return {
+        "Authorization": f"Bearer {make_token(TENANT, USER)}",
+        "tenantId": TENANT,
+        "userId": USER,
+    }
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-def test_every_operation_keeps_the_contract(case: Any) -> None:
-    case.call_and_validate()
+def test_every_operation_keeps_the_contract(case: Any, credentials: dict[str, str]) -> None:
+    case.call_and_validate(headers=credentials)

@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine, event
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 
 class Metrics:
@@ -40,6 +41,12 @@ class Metrics:
             "Time from request start to the response's last byte.",
             ["operation", "method"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "tradepost_event_loop_lag_seconds",
+            "How late the event loop woke a sleeping task (tradepost.looplag).",
+            buckets=LAG_BUCKETS,
             registry=self.registry,
         )
         self.pool_in_use = Gauge(

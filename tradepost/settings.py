@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         "Idempotency-Key (expired keys are purged opportunistically and by "
         "`tradepost idempotency purge`).",
     )
+    loop_lag_probe_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="How often the event loop's lag is sampled for the "
+        "tradepost_event_loop_lag_seconds metric; 0 switches the probe off.",
+    )
+    forbid_loop_io: bool = Field(
+        default=False,
+        description="Fail any database statement run on the event loop's thread "
+        "(tests switch it on: every database call must run on a database thread).",
+    )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",
