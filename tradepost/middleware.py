@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradepost.errors import FieldError, InvalidRequest, PayloadTooLarge
+from tradepost.errors import FieldError, InvalidRequest, MethodNotAllowed, PayloadTooLarge
 from tradepost.metrics import Metrics
 from tradepost.routing import AllowedMethods
 from tradepost.surfaces import OFFSETS, surface_for
@@ -158,6 +158,9 @@ class CanonicalRequest:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            static = self.routes.static_methods(scope["path"])
+            if static is not None and scope["method"] not in static:
+                raise MethodNotAllowed("Method Not Allowed")
             problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
             if problem is not None:
                 raise InvalidRequest(
