@@ -85,7 +85,7 @@ def seed(url: str, rows: int) -> Seeded:
                         ],
                     },
                 )
-                seeded.trade_ids.append(trade.id)
+                seeded.trade_ids.append(trade["id"])
                 purchase = strategies.submit_purchase(
                     session,
                     owner,

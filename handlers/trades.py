@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from models import trades
 from models.history import ChangeEntry, snapshot
-from models.trades import Trade, TradeContext, TradeRow
+from models.trades import TradeContext, TradePage, TradeQuery, TradeRow
 from tradepost.http import (
     body,
     header,
@@ -17,22 +18,6 @@ from tradepost.http import (
     request_id,
     services,
 )
-
-# JSON name -> column name
-FIELDS = {
-    "productId": "product_id",
-    "description": "description",
-    "quantity": "quantity",
-    "indicativeUnitPrice": "indicative_unit_price",
-    "totalAmount": "total_amount",
-    "productUnitType": "product_unit_type",
-    "docLinks": "doc_links",
-    "labellingRequirement": "labelling_requirement",
-    "packagingRequirement": "packaging_requirement",
-    "userId": "user_id",
-    "tenantId": "tenant_id",
-    "countryCode": "country_code",
-}
 
 
 def _context(token_info: dict[str, Any]) -> TradeContext:
@@ -46,32 +31,12 @@ def _context(token_info: dict[str, Any]) -> TradeContext:
 
 
 def _values(payload: dict[str, Any]) -> dict[str, Any]:
-    return {FIELDS[name]: value for name, value in payload.items()}
+    return {trades.INPUT[name]: value for name, value in payload.items()}
 
 
-def trade_json(trade: Trade) -> dict[str, Any]:
-    return row_json(trades.columns(trade))
-
-
-def row_json(row: TradeRow) -> dict[str, Any]:
-    return {
-        "tradeId": row["id"],
-        "tenantId": row["tenant_id"],
-        "userId": row["user_id"],
-        "countryCode": row["country_code"],
-        "productId": row["product_id"],
-        "description": row["description"],
-        "quantity": row["quantity"],
-        "indicativeUnitPrice": row["indicative_unit_price"],
-        "totalAmount": row["total_amount"],
-        "productUnitType": row["product_unit_type"],
-        "docLinks": row["doc_links"],
-        "labellingRequirement": row["labelling_requirement"],
-        "packagingRequirement": row["packaging_requirement"],
-        "version": row["version"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
+def trade_json(row: TradeRow) -> dict[str, Any]:
+    """The one rendering of a trade (create, read, list, every update)."""
+    return {name: row[column] for name, column in trades.RENDERED}
 
 
 def change_json(entry: ChangeEntry) -> dict[str, Any]:
@@ -91,39 +56,200 @@ def change_json(entry: ChangeEntry) -> dict[str, Any]:
     }
 
 
+def _changed(message: str, row: TradeRow, **extra: Any) -> Any:
+    payload = {"message": message, **extra, "trade": trade_json(row)}
+    return json_response(payload, headers={"ETag": trades.etag_of(row)})
+
+
 async def create_trade(token_info: dict[str, Any]) -> Any:
-    trade = await services().db.run_write(
-        trades.create_trade, _context(token_info), _values(body())
-    )
-    headers = {"Location": f"/api/v1/trades/{trade.id}", "ETag": trade.etag}
-    return json_response(trade_json(trade), 201, headers=headers)
+    row = await services().db.run_write(trades.create_trade, _context(token_info), _values(body()))
+    headers = {"Location": f"/api/v1/trades/{row['id']}", "ETag": trades.etag_of(row)}
+    payload = {"message": "Trade created successfully.", **trade_json(row)}
+    return json_response(payload, 201, headers=headers)
 
 
 async def get_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    trade = await services().db.run_read(trades.get_trade, _context(token_info), trade_id)
-    return read_response(trade_json(trade), trade.etag)
+    row = await services().db.run_read(trades.get_trade, _context(token_info), trade_id)
+    return read_response(trade_json(row), trades.etag_of(row))
+
+
+def _dates(given: list[str] | None) -> tuple[date, date] | None:
+    return None if given is None else (date.fromisoformat(given[0]), date.fromisoformat(given[1]))
+
+
+def _page_json(page: TradePage, query: TradeQuery) -> dict[str, Any]:
+    return {
+        "items": [trade_json(row) for row in page.rows],
+        "nextCursor": page.next_cursor,
+        "page": query.page,
+        "limit": query.limit,
+        "total": page.total,
+    }
 
 
 async def list_trades(
-    token_info: dict[str, Any], limit: int = 20, cursor: str | None = None
+    token_info: dict[str, Any],
+    limit: int = 20,
+    page: int = 1,
+    order: str = "DESC",
+    cursor: str | None = None,
+    trade_search: str | None = None,
+    trade_date_range: list[str] | None = None,
+    trade_statuses: list[str] | None = None,
+    trade_by_product_ids: list[str] | None = None,
+    trade_ids: list[str] | None = None,
+    by_states: list[str] | None = None,
+    by_cities: list[str] | None = None,
+    by_business_ids: list[str] | None = None,
 ) -> Any:
-    page, next_cursor = await services().db.run_read(
-        trades.list_trades, _context(token_info), limit=limit, after=cursor
+    query = TradeQuery(
+        limit=limit,
+        page=page,
+        order=order,
+        after=cursor,
+        search=trade_search,
+        date_range=_dates(trade_date_range),
+        statuses=tuple(trade_statuses or ()),
+        product_ids=tuple(trade_by_product_ids or ()),
+        trade_ids=tuple(trade_ids or ()),
+        business_ids=tuple(by_business_ids or ()),
+        unknown_attribute_filtered=bool(by_states or by_cities),
     )
-    return json_response({"items": [trade_json(t) for t in page], "nextCursor": next_cursor})
+    found = await services().db.run_read(trades.list_trades, _context(token_info), query)
+    return json_response(_page_json(found, query))
+
+
+async def list_trade_negotiations(
+    token_info: dict[str, Any],
+    limit: int = 20,
+    page: int = 1,
+    order: str = "DESC",
+    trade_date_range: list[str] | None = None,
+    product_unit_types: list[str] | None = None,
+    trade_with_sabi: int | None = None,
+    trade_initiated_by_buyer: int | None = None,
+    trade_by_request_ids: list[str] | None = None,
+    trade_statuses: list[str] | None = None,
+    trade_request_statuses: list[str] | None = None,
+    trade_by_product_ids: list[str] | None = None,
+    trade_ids: list[str] | None = None,
+    by_states: list[str] | None = None,
+    by_cities: list[str] | None = None,
+    by_seller_ids: list[str] | None = None,
+    by_buyer_ids: list[str] | None = None,
+    by_business_ids: list[str] | None = None,
+) -> Any:
+    unknown = (by_states, by_cities, trade_by_request_ids, trade_request_statuses)
+    query = TradeQuery(
+        limit=limit,
+        page=page,
+        order=order,
+        date_range=_dates(trade_date_range),
+        statuses=tuple(trade_statuses or ()),
+        product_ids=tuple(trade_by_product_ids or ()),
+        trade_ids=tuple(trade_ids or ()),
+        business_ids=tuple(by_business_ids or ()),
+        seller_ids=tuple(by_seller_ids or ()),
+        buyer_ids=tuple(by_buyer_ids or ()),
+        unit_types=tuple(product_unit_types or ()),
+        unknown_attribute_filtered=any(unknown) or 1 in (trade_with_sabi, trade_initiated_by_buyer),
+        negotiations=True,
+    )
+    found = await services().db.run_read(trades.list_trades, _context(token_info), query)
+    return json_response(
+        {
+            "status": True,
+            "statusCode": 200,
+            "message": "Trade negotiations retrieved successfully.",
+            "data": _page_json(found, query),
+            "errors": [],
+        }
+    )
 
 
 async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    trade = await services().db.run_write(
+    row = await services().db.run_write(
         trades.update_trade,
         _context(token_info),
         trade_id,
         _values(body()),
         precondition=if_match(),
     )
+    return _changed("Trade updated successfully.", row)
+
+
+async def _update_part(trade_id: str, token_info: dict[str, Any], part: str) -> TradeRow:
+    return await services().db.run_write(
+        trades.update_subresource,
+        _context(token_info),
+        trade_id,
+        part,
+        body(),
+        precondition=if_match(),
+    )
+
+
+async def update_trade_documents(trade_id: str, token_info: dict[str, Any]) -> Any:
+    row = await _update_part(trade_id, token_info, "documents")
+    return _changed("Trade documents updated successfully.", row)
+
+
+async def update_trade_testing_details(trade_id: str, token_info: dict[str, Any]) -> Any:
+    row = await _update_part(trade_id, token_info, "testing-details")
+    return _changed("Testing details updated successfully.", row)
+
+
+async def update_trade_payment_details(trade_id: str, token_info: dict[str, Any]) -> Any:
+    row = await _update_part(trade_id, token_info, "payment-details")
+    return _changed("Payment details updated successfully.", row)
+
+
+async def update_trade_delivery_details(trade_id: str, token_info: dict[str, Any]) -> Any:
+    row = await _update_part(trade_id, token_info, "delivery-details")
+    return _changed("Delivery details updated successfully.", row)
+
+
+async def update_trade_terms_conditions(trade_id: str, token_info: dict[str, Any]) -> Any:
+    row = await _update_part(trade_id, token_info, "terms-conditions")
+    return _changed("Terms and conditions updated successfully.", row)
+
+
+async def terminate_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+    comment = body()["comment"]
+    row = await services().db.run_write(
+        trades.terminate_trade, _context(token_info), trade_id, comment, precondition=if_match()
+    )
+    return _changed("Trade terminated successfully.", row, comment=comment)
+
+
+async def change_trade_status(trade_id: str, token_info: dict[str, Any]) -> Any:
+    status = body()["status"]
+    row = await services().db.run_write(
+        trades.change_status, _context(token_info), trade_id, status, precondition=if_match()
+    )
+    return _changed("Trade status updated successfully.", row)
+
+
+async def delete_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+    await services().db.run_write(
+        trades.delete_trade, _context(token_info), trade_id, precondition=if_match()
+    )
+    return json_response({"message": "Trade deleted successfully."})
+
+
+async def accept_trade(trade_id: str, tenant_id: str, buyer_id: str) -> Any:
+    row, _changed_now = await services().db.run_write(
+        trades.accept_trade, trade_id, tenant_id, buyer_id, request_id()
+    )
     return json_response(
-        {"message": "Trade updated successfully.", "trade": row_json(trade)},
-        headers={"ETag": trades.etag_of(trade)},
+        {
+            "message": "Trade accepted successfully.",
+            "tradeId": row["id"],
+            "tenantId": row["tenant_id"],
+            "buyerId": row["buyer_id"],
+            "status": row["status"],
+        },
+        headers={"ETag": trades.etag_of(row)},
     )
 
 

@@ -6,29 +6,50 @@ Rules (also written in openapi.yaml):
 - ``tenantId``, ``userId`` and ``countryCode`` in a body must equal the headers (else 403):
   a body cannot move a trade to another tenant, user or country than the request's own.
 - Every user of a tenant reads the tenant's trades; a trade is changed only by the user
-  responsible for it or by a tenant-wide token (else 403). Other tenants' trades are 404.
+  responsible for it or by a tenant-wide token (else 403). Other tenants' trades, and
+  deleted ones, are 404. The buyer named on a trade accepts it through its public link.
 - ``totalAmount`` defaults to ``quantity x indicativeUnitPrice`` rounded half-even to
   2 decimals. When an update changes quantity or price without sending ``totalAmount``,
   the total is recomputed; a ``totalAmount`` that is sent is stored as sent.
-- Every write bumps ``version`` in the same guarded UPDATE (``WHERE version = :v``); an
-  update carrying ``If-Match`` applies only to the version it names (else 412). Every
-  create and update is recorded in the change history, in the same transaction.
+- Statuses and their moves are ``models/trade_lifecycle.py``'s.
+- Every write is three statements on the session's connection (a locked read, an UPDATE
+  guarded by ``WHERE version = :v`` that bumps the version, the history INSERT); one
+  carrying ``If-Match`` applies only to the version it names (else 412).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, bindparam, update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlmodel import Field, Session, SQLModel
 
+from models import trade_lifecycle as lifecycle
 from models.history import Actor, ChangeEntry, history_page, record_change
 from models.tokens import Principal
+from models.trade_units import canonical
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, stale
 from tradepost.errors import Forbidden, InvalidRequest, NotFound
@@ -67,10 +88,75 @@ class Trade(SQLModel, table=True):
     version: int = Field(default=1, sa_column=_VERSION)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # 0006: the lifecycle, the parties, and the sub-resources of the reference's pages
+    status: str = Field(
+        default=lifecycle.INITIAL.value,
+        sa_column=Column(String(16), nullable=False, server_default=lifecycle.INITIAL.value),
+    )
+    business_id: str | None = Field(default=None, max_length=64)
+    buyer_id: str | None = Field(default=None, max_length=64)
+    seller_id: str | None = Field(default=None, max_length=64)
+    trade_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    terms_and_conditions: str | None = Field(default=None, sa_column=Column(Text))
+    testing_details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    payment_details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    delivery_details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    termination_comment: str | None = Field(default=None, max_length=1000)
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
     @property
     def etag(self) -> str:
         return etag(self.id, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeField:
+    """One field of a trade: its JSON name, its column, and who may set it."""
+
+    name: str
+    column: str
+    on_create: bool = False  # a create body may send it
+    on_update: bool = False  # the details PATCH (updateTrade) may send it
+    in_history: bool = True  # recorded in change-history snapshots
+    in_answer: bool = True  # rendered in the API's answers
+
+
+# The one table of a trade's fields: the API's input map, its rendering and the history
+# snapshot are all derived from it.
+FIELDS: tuple[TradeField, ...] = (
+    TradeField("tradeId", "id", in_history=False),
+    TradeField("status", "status"),
+    TradeField("tenantId", "tenant_id", on_create=True, on_update=True),
+    TradeField("userId", "user_id", on_create=True, on_update=True),
+    TradeField("countryCode", "country_code", on_create=True, on_update=True),
+    TradeField("businessId", "business_id", on_create=True),
+    TradeField("buyerId", "buyer_id", on_create=True),
+    TradeField("sellerId", "seller_id"),
+    TradeField("tradeDate", "trade_date"),
+    TradeField("productId", "product_id", on_create=True, on_update=True),
+    TradeField("description", "description", on_create=True, on_update=True),
+    TradeField("quantity", "quantity", on_create=True, on_update=True),
+    TradeField("indicativeUnitPrice", "indicative_unit_price", on_create=True, on_update=True),
+    TradeField("totalAmount", "total_amount", on_create=True, on_update=True),
+    TradeField("productUnitType", "product_unit_type", on_create=True, on_update=True),
+    TradeField("docLinks", "doc_links", on_create=True, on_update=True),
+    TradeField("labellingRequirement", "labelling_requirement", on_create=True, on_update=True),
+    TradeField("packagingRequirement", "packaging_requirement", on_create=True, on_update=True),
+    TradeField("termsAndConditions", "terms_and_conditions"),
+    TradeField("testingDetails", "testing_details"),
+    TradeField("paymentDetails", "payment_details"),
+    TradeField("deliveryDetails", "delivery_details"),
+    TradeField("terminationComment", "termination_comment"),
+    TradeField("version", "version", in_history=False),
+    TradeField("createdAt", "created_at", in_history=False),
+    TradeField("updatedAt", "updated_at", in_history=False),
+    TradeField("deletedAt", "deleted_at", in_answer=False),  # a deleted trade is not found
+)
+INPUT = {f.name: f.column for f in FIELDS if f.on_create or f.on_update}
+"""JSON name -> column, for every field a create or update body may carry."""
+RENDERED = tuple((f.name, f.column) for f in FIELDS if f.in_answer)
+HISTORY = tuple((f.name, f.column) for f in FIELDS if f.in_history)
+_UPDATABLE = tuple(f.column for f in FIELDS if f.on_update)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,34 +174,18 @@ class TradeContext:
         return Actor(self.principal, self.request_id)
 
 
-# The fields a change-history entry records (the API's names, as the history shows them).
-HISTORY_FIELDS = {
-    "tenantId": "tenant_id",
-    "userId": "user_id",
-    "countryCode": "country_code",
-    "productId": "product_id",
-    "description": "description",
-    "quantity": "quantity",
-    "indicativeUnitPrice": "indicative_unit_price",
-    "totalAmount": "total_amount",
-    "productUnitType": "product_unit_type",
-    "docLinks": "doc_links",
-    "labellingRequirement": "labelling_requirement",
-    "packagingRequirement": "packaging_requirement",
-}
-
-
 TradeRow = Mapping[str, Any]
-"""A trade as its columns: what ``update_trade`` returns, and ``columns`` of a ``Trade``."""
+"""A trade as its columns: what every function here returns."""
 
 _TABLE = Trade.__table__  # type: ignore[attr-defined]
 COLUMNS = tuple(_TABLE.columns.keys())
-# Tenancy in one place: every read of a trade by id is scoped by these two conditions.
-_IN_TENANT = (_TABLE.c.id == bindparam("id"), _TABLE.c.tenant_id == bindparam("tenant"))
-
-
-def columns(trade: Trade) -> dict[str, Any]:
-    return {name: getattr(trade, name) for name in COLUMNS}
+# Tenancy in one place: every read of a trade by id is scoped by these conditions, and a
+# deleted trade is not found.
+_IN_TENANT = (
+    _TABLE.c.id == bindparam("id"),
+    _TABLE.c.tenant_id == bindparam("tenant"),
+    _TABLE.c.deleted_at.is_(None),
+)
 
 
 def etag_of(row: TradeRow) -> str:
@@ -123,23 +193,24 @@ def etag_of(row: TradeRow) -> str:
 
 
 def history_snapshot(row: TradeRow) -> dict[str, Any]:
-    return {name: row[column] for name, column in HISTORY_FIELDS.items()}
+    return {name: row[column] for name, column in HISTORY}
 
 
-def _record(session: Session, ctx: TradeContext, row: TradeRow, before: Any) -> None:
+def _record(session: Session, actor: Actor, row: TradeRow, before: Any) -> None:
     record_change(
         session,
         resource_type=RESOURCE,
         resource_id=row["id"],
         tenant_id=row["tenant_id"],
         version=row["version"],
-        actor=ctx.actor,
+        actor=actor,
         before=before,
         after=history_snapshot(row),
     )
 
 
 CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")
+_CONTEXT_JSON = ("tenantId", "userId", "countryCode")
 
 
 def authorize(ctx: TradeContext) -> None:
@@ -150,7 +221,7 @@ def authorize(ctx: TradeContext) -> None:
         raise Forbidden(f"The token does not belong to user {ctx.user_id!r}.")
 
 
-def _check_body_context(ctx: TradeContext, values: dict[str, Any]) -> None:
+def _check_body_context(ctx: TradeContext, values: Mapping[str, Any]) -> None:
     for name in CONTEXT_FIELDS:
         if name in values and values[name] != getattr(ctx, name):
             raise Forbidden(
@@ -167,61 +238,226 @@ def total_for(quantity: Decimal, unit_price: Decimal) -> Decimal:
     return _EXACT.multiply(quantity, unit_price).quantize(_CENTS, rounding=ROUND_HALF_EVEN)
 
 
-def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) -> Trade:
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    if "product_unit_type" in values:
+        values["product_unit_type"] = canonical(values["product_unit_type"])
+    return values
+
+
+def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) -> TradeRow:
+    """A new ``DRAFT`` trade; the acting user is its seller and the user responsible."""
     authorize(ctx)
     _check_body_context(ctx, values)
     country_code = values.get("country_code", ctx.country_code)
     if country_code is None:
         raise InvalidRequest("A trade needs a countryCode.")
     now = utcnow()
-    fields = {k: v for k, v in values.items() if k not in CONTEXT_FIELDS}
+    fields = _normalised({k: v for k, v in values.items() if k not in CONTEXT_FIELDS})
     fields.setdefault(
         "total_amount", total_for(fields["quantity"], fields["indicative_unit_price"])
     )
-    trade = Trade(
+    row: dict[str, Any] = {column: None for column in COLUMNS if column != "pk"}
+    row.update(
         id=str(uuid.uuid4()),
         tenant_id=ctx.tenant_id,
         user_id=ctx.user_id,
         country_code=country_code,
+        status=lifecycle.INITIAL.value,
+        seller_id=ctx.user_id,
+        trade_date=now.date(),
+        doc_links=[],
+        version=1,
         created_at=now,
         updated_at=now,
-        **fields,
     )
-    session.add(trade)
-    session.flush()
-    _record(session, ctx, columns(trade), None)
-    return trade
+    row.update(fields)
+    session.connection().execute(_INSERT, row)
+    _record(session, ctx.actor, row, None)
+    return row
 
 
-def get_trade(session: Session, ctx: TradeContext, trade_id: str) -> Trade:
+_INSERT = insert(_TABLE)
+
+
+def get_trade(session: Session, ctx: TradeContext, trade_id: str) -> TradeRow:
     """A trade of the request's tenant; another tenant's does not exist (404)."""
     authorize(ctx)
-    trade = session.exec(select(Trade).where(*_IN_TENANT), params=_scope(ctx, trade_id)).first()
-    if trade is None:
+    found = session.connection().execute(_SELECT, _scope(ctx.tenant_id, trade_id))
+    row = found.mappings().first()
+    if row is None:
         raise _not_found(trade_id)
-    return trade
+    return dict(row)
 
 
-def _scope(ctx: TradeContext, trade_id: str) -> dict[str, str]:
-    return {"id": trade_id, "tenant": ctx.tenant_id}
+_SELECT = select(_TABLE).where(*_IN_TENANT)
+
+
+def _scope(tenant_id: str, trade_id: str) -> dict[str, str]:
+    return {"id": trade_id, "tenant": tenant_id}
 
 
 def _not_found(trade_id: str) -> NotFound:
     return NotFound(f"No trade found with tradeId {trade_id}.")
 
 
-def list_trades(
-    session: Session, ctx: TradeContext, *, limit: int, after: str | None = None
-) -> tuple[list[Trade], str | None]:
-    """Newest first; ``after`` is the last tradeId of the previous page."""
+# --- lists ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TradeQuery:
+    """What a list asks for; every filter is optional, values within one filter are ORed.
+
+    ``states``, ``cities``, ``request_ids`` and ``request_statuses`` name what this
+    service does not record about a trade (a location, a trade request): no trade matches
+    a value of them. ``with_sabi`` / ``initiated_by_buyer`` = 1 likewise match nothing.
+    """
+
+    limit: int = 20
+    page: int = 1
+    order: str = "DESC"
+    after: str | None = None
+    search: str | None = None
+    date_range: tuple[date, date] | None = None
+    statuses: tuple[str, ...] = ()
+    product_ids: tuple[str, ...] = ()
+    trade_ids: tuple[str, ...] = ()
+    business_ids: tuple[str, ...] = ()
+    seller_ids: tuple[str, ...] = ()
+    buyer_ids: tuple[str, ...] = ()
+    unit_types: tuple[str, ...] = ()
+    unknown_attribute_filtered: bool = False
+    negotiations: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    rows: Sequence[TradeRow]
+    next_cursor: str | None
+    total: int
+
+
+_SEARCHED = (
+    _TABLE.c.product_id,
+    _TABLE.c.description,
+    _TABLE.c.business_id,
+    _TABLE.c.buyer_id,
+)
+
+
+def _conditions(query: TradeQuery) -> list[Any]:
+    table = _TABLE.c
+    found: list[Any] = []
+    if query.negotiations:
+        found.append(table.status.in_([s.value for s in lifecycle.NEGOTIATING]))
+    if query.search:
+        escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        found.append(or_(*(column.ilike(pattern, escape="\\") for column in _SEARCHED)))
+    if query.date_range is not None:
+        start, end = query.date_range
+        found.append(and_(table.trade_date >= start, table.trade_date <= end))
+    for column, values in (
+        (table.status, query.statuses),
+        (table.product_id, query.product_ids),
+        (table.id, query.trade_ids),
+        (table.business_id, query.business_ids),
+        (table.seller_id, query.seller_ids),
+        (table.buyer_id, query.buyer_ids),
+        (table.product_unit_type, tuple(canonical(u) for u in query.unit_types)),
+    ):
+        if values:
+            found.append(column.in_(values))
+    if query.unknown_attribute_filtered:
+        found.append(false())
+    return found
+
+
+def list_trades(session: Session, ctx: TradeContext, query: TradeQuery) -> TradePage:
+    """The tenant's trades matching ``query``: newest first (``DESC``) or oldest first.
+
+    ``after`` (a cursor: the last tradeId of the previous page) and ``page`` combine: the
+    page counts from the cursor.
+    """
     authorize(ctx)
-    statement = select(Trade).where(Trade.tenant_id == ctx.tenant_id)
-    if after is not None:
-        anchor = get_trade(session, ctx, after)
-        statement = statement.where(Trade.pk < anchor.pk)  # type: ignore[operator]
-    rows = list(session.exec(statement.order_by(Trade.pk.desc()).limit(limit + 1)))  # type: ignore[union-attr]
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    table = _TABLE.c
+    where = [table.tenant_id == ctx.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
+    total = session.connection().execute(select(func.count()).where(*where)).scalar_one()
+    descending = query.order.upper() == "DESC"
+    if query.after is not None:
+        anchor = get_trade(session, ctx, query.after)
+        where.append(table.pk < anchor["pk"] if descending else table.pk > anchor["pk"])
+    statement = (
+        select(_TABLE)
+        .where(*where)
+        .order_by(table.pk.desc() if descending else table.pk.asc())
+        .offset((query.page - 1) * query.limit)
+        .limit(query.limit + 1)
+    )
+    rows = [dict(row) for row in session.connection().execute(statement).mappings()]
+    next_cursor = rows[query.limit - 1]["id"] if len(rows) > query.limit else None
+    return TradePage(rows[: query.limit], next_cursor, total)
+
+
+# --- writes -----------------------------------------------------------------------------
+
+Changes = Callable[[dict[str, Any]], dict[str, Any]]
+"""Given the trade as it is, the columns a write sets (lifecycle checks raise here)."""
+
+
+def _write(
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    changes: Changes,
+    *,
+    precondition: Precondition,
+    columns: tuple[str, ...] | None = None,
+) -> TradeRow:
+    """Three statements on the session's connection, no ORM unit of work in between.
+
+    The row is read (locked on PostgreSQL; SQLite's write transaction is already
+    exclusive) and checked: tenancy (404), ownership (403), ``If-Match`` (412), then
+    ``changes`` (the lifecycle's 409). It is then changed by ``UPDATE ... WHERE pk = :pk
+    AND version = :v`` that bumps the version, and the history entry is inserted.
+    ``columns`` are the columns the UPDATE sets (default: those ``changes`` returned):
+    a fixed set per operation, so its statement is compiled once.
+    """
+    authorize(ctx)
+    connection = session.connection()
+    found = connection.execute(_SELECT_FOR_UPDATE, _scope(ctx.tenant_id, trade_id))
+    row = found.mappings().first()
+    if row is None:
+        raise _not_found(trade_id)
+    current: dict[str, Any] = dict(row)
+    if ctx.principal.user_id is not None and current["user_id"] != ctx.user_id:
+        raise Forbidden("The user does not have permission to update the trade.")
+    precondition.check(etag(current["id"], current["version"]))
+    values = changes(current)
+    return _apply(session, ctx.actor, current, values, columns or tuple(values))
+
+
+def _apply(
+    session: Session,
+    actor: Actor,
+    current: dict[str, Any],
+    values: dict[str, Any],
+    columns: tuple[str, ...],
+) -> dict[str, Any]:
+    values["updated_at"] = utcnow()
+    values["version"] = current["version"] + 1
+    updated = {**current, **values}
+    guard = {"guard_pk": current["pk"], "guard_version": current["version"]}
+    written = {name: updated[name] for name in (*columns, "updated_at", "version")}
+    if session.connection().execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
+        raise stale()
+    _record(session, actor, updated, history_snapshot(current))
+    return updated
+
+
+_SELECT_FOR_UPDATE = select(_TABLE).where(*_IN_TENANT).with_for_update()
+_GUARDED_UPDATE = update(_TABLE).where(
+    _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
+)
 
 
 def update_trade(
@@ -232,46 +468,122 @@ def update_trade(
     *,
     precondition: Precondition = UNCONDITIONAL,
 ) -> TradeRow:
-    """Three statements on the session's connection, no ORM unit of work in between.
-
-    The row is read (locked on PostgreSQL; SQLite's write transaction is already
-    exclusive), checked, then changed by ``UPDATE ... WHERE pk = :pk AND version = :v``
-    that bumps the version, and the history entry is inserted.
-    """
+    """The details PATCH (the seed document): every updatable column is SET (unchanged
+    ones to their current value), so the statement is compiled once."""
     _check_body_context(ctx, changes)
-    authorize(ctx)
+    values = _normalised(dict(changes))
+
+    def details(current: dict[str, Any]) -> dict[str, Any]:
+        lifecycle.require_editable(current["status"])
+        if {"quantity", "indicative_unit_price"} & values.keys() and ("total_amount" not in values):
+            values["total_amount"] = total_for(
+                values.get("quantity", current["quantity"]),
+                values.get("indicative_unit_price", current["indicative_unit_price"]),
+            )
+        return values
+
+    return _write(session, ctx, trade_id, details, precondition=precondition, columns=_UPDATABLE)
+
+
+# The sub-resources of the reference's pages: part -> (the column its PATCH writes, the
+# body key holding the value; None: the body itself is a JSON object that merges key by
+# key into the stored one, omitted keys keeping their values). The documents replace the
+# list, the terms replace the text.
+SUBRESOURCES: dict[str, tuple[str, str | None]] = {
+    "documents": ("doc_links", "docLinks"),
+    "testing-details": ("testing_details", None),
+    "payment-details": ("payment_details", None),
+    "delivery-details": ("delivery_details", None),
+    "terms-conditions": ("terms_and_conditions", "termsAndConditions"),
+}
+
+
+def update_subresource(
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    part: str,
+    payload: dict[str, Any],
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+) -> TradeRow:
+    """One sub-resource PATCH; ``payload`` is the body as sent (the API's names)."""
+    column, key = SUBRESOURCES[part]
+    context = {INPUT[name]: payload[name] for name in _CONTEXT_JSON if name in payload}
+    _check_body_context(ctx, context)
+    given = {name: value for name, value in payload.items() if name not in _CONTEXT_JSON}
+
+    def replace(current: dict[str, Any]) -> dict[str, Any]:
+        lifecycle.require_editable(current["status"])
+        if key is not None:
+            return {column: given[key]}
+        return {column: {**(current[column] or {}), **given}}
+
+    return _write(session, ctx, trade_id, replace, precondition=precondition)
+
+
+def terminate_trade(
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    comment: str,
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+) -> TradeRow:
+    def terminate(current: dict[str, Any]) -> dict[str, Any]:
+        lifecycle.require_terminable(current["status"])
+        return {"status": lifecycle.Status.TERMINATED.value, "termination_comment": comment}
+
+    return _write(session, ctx, trade_id, terminate, precondition=precondition)
+
+
+def change_status(
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    status: str,
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+) -> TradeRow:
+    def move(current: dict[str, Any]) -> dict[str, Any]:
+        lifecycle.require_move(current["status"], status)
+        return {"status": status}
+
+    return _write(session, ctx, trade_id, move, precondition=precondition)
+
+
+def delete_trade(
+    session: Session,
+    ctx: TradeContext,
+    trade_id: str,
+    *,
+    precondition: Precondition = UNCONDITIONAL,
+) -> TradeRow:
+    """Marks the trade deleted (it keeps its history); from then on it is not found."""
+    return _write(
+        session, ctx, trade_id, lambda _: {"deleted_at": utcnow()}, precondition=precondition
+    )
+
+
+def accept_trade(
+    session: Session, trade_id: str, tenant_id: str, buyer_id: str, request_id: str | None
+) -> tuple[TradeRow, bool]:
+    """The buyer's public link: no token, so the link itself must name the trade's tenant
+    (else 404) and its buyer (else 403). Returns the trade and whether it changed
+    (accepting an ``Accepted`` trade again changes nothing)."""
     connection = session.connection()
-    found = connection.execute(_SELECT_FOR_UPDATE, _scope(ctx, trade_id)).mappings().first()
-    if found is None:
+    found = connection.execute(_SELECT_FOR_UPDATE, _scope(tenant_id, trade_id))
+    row = found.mappings().first()
+    if row is None:
         raise _not_found(trade_id)
-    current: dict[str, Any] = dict(found)
-    if ctx.principal.user_id is not None and current["user_id"] != ctx.user_id:
-        raise Forbidden("The user does not have permission to update the trade.")
-    precondition.check(etag(current["id"], current["version"]))
-    values = dict(changes)
-    if {"quantity", "indicative_unit_price"} & changes.keys() and "total_amount" not in changes:
-        values["total_amount"] = total_for(
-            values.get("quantity", current["quantity"]),
-            values.get("indicative_unit_price", current["indicative_unit_price"]),
-        )
-    values["updated_at"] = utcnow()
-    values["version"] = current["version"] + 1
-    updated = {**current, **values}
-    guard = {"guard_pk": current["pk"], "guard_version": current["version"]}
-    # Every mutable column is SET (unchanged ones to their current value), so the
-    # statement is compiled once, not once per combination of changed fields.
-    written = {name: updated[name] for name in _MUTABLE}
-    if connection.execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
-        raise stale()
-    _record(session, ctx, updated, history_snapshot(current))
-    return updated
-
-
-_SELECT_FOR_UPDATE = select(_TABLE).where(*_IN_TENANT).with_for_update()
-_MUTABLE = tuple(name for name in COLUMNS if name not in {"pk", "id", "tenant_id", "created_at"})
-_GUARDED_UPDATE = update(_TABLE).where(
-    _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
-)
+    current: dict[str, Any] = dict(row)
+    if current["buyer_id"] is None or current["buyer_id"] != buyer_id:
+        raise Forbidden("This link does not name the buyer of the trade.")
+    if not lifecycle.accepts(current["status"]):
+        return current, False
+    actor = Actor(Principal(0, tenant_id, buyer_id, None), request_id)
+    values = {"status": lifecycle.Status.ACCEPTED.value}
+    return _apply(session, actor, current, values, ("status",)), True
 
 
 def trade_history(
@@ -282,7 +594,7 @@ def trade_history(
     entries, _total = history_page(
         session,
         resource_type=RESOURCE,
-        resource_id=trade.id,
+        resource_id=trade["id"],
         limit=limit + 1,
         after_version=after or 0,
     )

@@ -33,7 +33,8 @@ def make_trade(db: Database, tenant: str = "TEN123", user: str = "USR456", **val
     }
     fields.update(values)
     with db.write() as session:
-        return trades.create_trade(session, tenant_context(tenant, user), fields)
+        row = trades.create_trade(session, tenant_context(tenant, user), fields)
+    return load_trade(db, row["id"])
 
 
 def load_trade(db: Database, trade_id: str) -> Trade:

@@ -42,7 +42,7 @@ from tests.contract import (
     resolve,
     snapshot,
 )
-from tests.world import WRITES, World, bearer, build_world, trade_headers
+from tests.world import BUYER, WRITES, World, bearer, build_world, trade_headers
 from tradepost.app import SPEC_PATH
 from tradepost.db import Database
 from tradepost.surfaces import surface_for
@@ -86,6 +86,48 @@ SAME_TENANT_WRITERS = [
 ]
 
 
+# The trade writes beyond updateTrade (the reference's sub-resources, status, terminate):
+# the path under the trade, and what an intruder tries to write there.
+TRADE_PART_WRITES: dict[str, tuple[str, dict[str, Any]]] = {
+    "updateTradeDocuments": ("documents", {"docLinks": []}),
+    "updateTradeTestingDetails": ("testing-details", {"provider": "stolen"}),
+    "updateTradePaymentDetails": (
+        "payment-details",
+        {"splits": [{"name": "All", "type": "PERCENTAGE", "value": 100}]},
+    ),
+    "updateTradeDeliveryDetails": ("delivery-details", {"destinationAddress": "elsewhere"}),
+    "updateTradeTermsConditions": ("terms-conditions", {"termsAndConditions": "none"}),
+    "changeTradeStatus": ("status", {"status": "ACTIVE"}),
+    "terminateTrade": ("terminate", {"comment": "stolen"}),
+}
+
+
+def _trade_part(part: str) -> Callable[[World], str]:
+    return lambda w: f"/api/v1/trades/{w.trade_id}/{part}"
+
+
+NO_HEADERS: Callable[[World], dict[str, str]] = lambda w: {}  # noqa: E731
+
+
+def _accept(trade: str, tenant: str, buyer: str) -> Callable[[World], str]:
+    def url(w: World) -> str:
+        trade_id = w.trade_id if trade == "own" else w.other_trade_id
+        return f"/api/v1/trades/{trade_id}/tenant/{tenant}/buyer/{buyer}/public/accept"
+
+    return url
+
+
+# The buyer's public link carries no token: the link must name the trade's tenant (404)
+# and its buyer (403). TENA's trade names BUYA; TENB's names BUYB.
+ACCEPT_LINKS = [
+    ("a link naming another tenant", _accept("own", "TENB", BUYER), 404),
+    ("a link naming another tenant and its buyer", _accept("own", "TENB", "BUYB"), 404),
+    ("a link naming another buyer", _accept("own", "TENA", "BUYB"), 403),
+    ("a link naming the seller as buyer", _accept("own", "TENA", "alice"), 403),
+    ("another tenant's trade under this tenant", _accept("other", "TENA", BUYER), 404),
+]
+
+
 def _purchase_url(verb: str, user: str) -> Callable[[World], str]:
     return lambda w: f"/api/v0/user/{user}/purchase/{w.purchase_id}/{verb}"
 
@@ -106,6 +148,16 @@ ATTEMPTS: list[Attempt] = [
         Attempt("updateTrade", who, "PATCH", TRADE_URL, h, s, {"quantity": 1})
         for who, h, s in TRADE_INTRUDERS + SAME_TENANT_WRITERS
     ),
+    *(
+        Attempt(op, who, "PATCH", _trade_part(part), h, s, body)
+        for op, (part, body) in TRADE_PART_WRITES.items()
+        for who, h, s in TRADE_INTRUDERS + SAME_TENANT_WRITERS
+    ),
+    *(
+        Attempt("deleteTrade", who, "DELETE", TRADE_URL, h, s)
+        for who, h, s in TRADE_INTRUDERS + SAME_TENANT_WRITERS
+    ),
+    *(Attempt("acceptTrade", who, "GET", url, NO_HEADERS, s) for who, url, s in ACCEPT_LINKS),
     *(Attempt("listTrades", who, "GET", CURSOR_URL, h, s) for who, h, s in TRADE_INTRUDERS),
     *(
         Attempt(

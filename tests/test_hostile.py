@@ -30,7 +30,7 @@ from tests.contract import (
     snapshot,
 )
 from tests.hostile.corpus import BODY_LIMIT, CORPUS, Hostile, overlong_cases
-from tests.world import WRITES, World, build_world
+from tests.world import BUYER, WRITES, World, build_world
 from tradepost.connexion_glue.validation import openapi_to_jsonschema
 from tradepost.db import Database
 from tradepost.settings import Settings
@@ -208,6 +208,11 @@ READS: dict[str, Callable[[World], str]] = {
     "listTrades": lambda w: "/api/v1/trades",
     "getStrategyPurchase": lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
     "getTradeHistory": lambda w: f"/api/v1/trades/{w.trade_id}/history",
+    "listTradeNegotiations": lambda w: "/api/v1/trades/negotiations",
+    "deleteTrade": lambda w: f"/api/v1/trades/{w.trade_id}",
+    "acceptTrade": (
+        lambda w: f"/api/v1/trades/{w.trade_id}/tenant/TENA/buyer/{BUYER}/public/accept"
+    ),
     "getStrategyPurchaseHistory": (
         lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/history"
     ),
@@ -231,7 +236,7 @@ OWNER = {
 # belong to. A username in a Strategies path names a user, and acting for another user is
 # forbidden (tests/test_authz.py has the same rows for real users).
 WELL_FORMED_UNKNOWN = {"path": 404, "query": 404, "header": 403}
-NAMES_A_USER = {("submitStrategyPurchase", "username"): 403}
+NAMES_A_USER = {("submitStrategyPurchase", "username"): 403, ("acceptTrade", "buyerId"): 403}
 # The safe-write headers (tests/test_safe_writes.py has their own tests): a well-formed
 # If-Match that names no version is 412; a well-formed If-None-Match that matches nothing
 # reads normally; a well-formed Idempotency-Key is just a new key, and the create succeeds.

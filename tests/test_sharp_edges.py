@@ -80,6 +80,7 @@ READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, 
     "getTrade": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}", _as_trade_owner),
     "listTrades": ("GET", lambda w: "/api/v1/trades", _as_trade_owner),
     "getTradeHistory": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}/history", _as_trade_owner),
+    "listTradeNegotiations": ("GET", lambda w: "/api/v1/trades/negotiations", _as_trade_owner),
     "getStrategyPurchase": (
         "GET",
         lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
@@ -92,6 +93,8 @@ READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, 
         lambda w: f"/v2/purchases/{w.offset_purchase_id}/cancel",
         _as_offset_client,
     ),
+    # Last: the trade is gone afterwards.
+    "deleteTrade": ("DELETE", lambda w: f"/api/v1/trades/{w.trade_id}", _as_trade_owner),
 }
 
 

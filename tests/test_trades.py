@@ -128,6 +128,7 @@ class TestCreate:
         assert trade["totalAmount"] == 54500
         assert trade["version"] == 1
         assert trade["docLinks"] == []
+        assert trade.pop("message") == "Trade created successfully."
         assert client.get(response.headers["location"], headers=headers).json() == trade
 
     def test_required_fields_are_named(self, client: Any, headers: dict[str, str]) -> None:
@@ -215,8 +216,8 @@ class TestList:
     def test_unknown_query_parameters_are_refused(
         self, client: Any, headers: dict[str, str]
     ) -> None:
-        response = client.get("/api/v1/trades?page=2", headers=headers)
-        assert_trade_error(response, 400, "validation_error", field="page")
+        response = client.get("/api/v1/trades?sort=desc", headers=headers)
+        assert_trade_error(response, 400, "validation_error", field="sort")
 
 
 class TestUpdateSemantics:
@@ -488,11 +489,11 @@ class TestUpdatePermissions:
 
 class TestProtocol:
     def test_405_lists_every_method_of_the_path(self, client: Any, headers: dict[str, str]) -> None:
-        response = client.delete(
+        response = client.post(
             "/api/v1/trades/6f1c2d8e-8d0b-4c1e-9a55-2f5b7d1f0c3a", headers=headers
         )
         assert_trade_error(response, 405, "method_not_allowed")
-        assert response.headers["allow"] == "GET, HEAD, PATCH"
+        assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"
 
     def test_request_id_is_echoed_or_generated(self, client: Any, headers: dict[str, str]) -> None:
         echoed = client.get("/api/v1/trades", headers={**headers, "X-Request-Id": "client-id-1234"})

@@ -4,7 +4,8 @@
 first tenant owns one trade, one Strategies purchase and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
 holds an unused quote, for its legitimate ``createPurchase``.
-``WRITES`` says, for each write operation, how to reach it legitimately; each matrix then
+``WRITES`` says, for each write operation, how to reach it legitimately (in an order in
+which all of them succeed one after the other on one world); each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
 is a function of the world (a purchase is created from a quote the world holds).
 """
@@ -46,9 +47,12 @@ class World:
 OFFSET_REFERENCE = "order-CLIENTA-0001"
 
 
+BUYER = "BUYA"  # the buyer TENA's trade names, whose public link accepts it
+
+
 def build_world(db: Database) -> World:
-    trade = make_trade(db, tenant="TENA", user="alice")
-    other_trade = make_trade(db, tenant="TENB", user="bob")
+    trade = make_trade(db, tenant="TENA", user="alice", buyer_id=BUYER)
+    other_trade = make_trade(db, tenant="TENB", user="bob", buyer_id="BUYB")
     purchase = make_strategy_purchase(db, tenant="CUSTA", user="alice")
     other_purchase = make_strategy_purchase(db, tenant="CUSTB", user="bob")
     make_customer(db, tenant="CUSTA", user="alice", email="alice@example.com", password=PASSWORD)
@@ -139,6 +143,50 @@ WRITES: dict[str, Write] = {
         lambda w: f"/api/v1/trades/{w.trade_id}",
         lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
         lambda w: {"quantity": 2, "description": "Updated quality crude oil"},
+    ),
+    # The reference's sub-resource pages, each with a body in its documented shape.
+    "updateTradeDocuments": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/documents",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"docLinks": [{"name": "Contract", "link": "https://example.com/c.pdf"}]},
+    ),
+    "updateTradeTestingDetails": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/testing-details",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"provider": "SGS", "productTypeDetails": ["Raw cashew nuts"]},
+    ),
+    "updateTradePaymentDetails": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/payment-details",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"splits": [{"name": "Deposit", "type": "PERCENTAGE", "value": 30}]},
+    ),
+    "updateTradeDeliveryDetails": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/delivery-details",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"portInfo": "Port of Lagos", "shippingTerms": "FOB"},
+    ),
+    "updateTradeTermsConditions": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/terms-conditions",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"termsAndConditions": "Payment within 30 days of delivery."},
+    ),
+    "changeTradeStatus": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/status",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"status": "NEGOTIABLE"},
+    ),
+    # Last of the trade writes: a terminated trade refuses every later change (409).
+    "terminateTrade": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/terminate",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"comment": "The buyer withdrew."},
     ),
     "strategiesLogin": Write(
         "POST",

@@ -5,6 +5,9 @@ before routing.
   parameter. The server would otherwise hand the application U+FFFD in their place (a
   well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
   Pinned by tests/test_hostile.py (non-UTF-8 escapes per parameter).
+- A fixed path that a template also matches (``/api/v1/trades/negotiations`` against
+  ``/api/v1/trades/{tradeId}``) answers 405 for a method it does not define, instead of
+  the template's handler taking the word as an id (``AllowedMethods.static_methods``).
 - The media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
   the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
   validation and reached the handler without a body (a 500). It is lower-cased here.
@@ -18,7 +21,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tradepost.connexion_glue.routing import AllowedMethods
-from tradepost.errors import FieldError, InvalidRequest
+from tradepost.errors import FieldError, InvalidRequest, MethodNotAllowed
 
 
 class CanonicalRequest:
@@ -30,6 +33,9 @@ class CanonicalRequest:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            static = self.routes.static_methods(scope["path"])
+            if static is not None and scope["method"] not in static:
+                raise MethodNotAllowed("Method Not Allowed")
             problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
             if problem is not None:
                 raise InvalidRequest(

@@ -58,15 +58,34 @@ class AllowedMethods:
         self._routes = [
             (path, _template_regex(path), _methods(item)) for path, item in paths.items()
         ]
+        # Paths without parameters that a template with parameters also matches, with
+        # their methods (HEAD with GET): looked up on every request, so computed once.
+        self._shadowing = {
+            path: {*defined, *(["HEAD"] if "GET" in defined else [])}
+            for path, _pattern, defined in self._routes
+            if "{" not in path and any("{" in t and p.fullmatch(path) for t, p, _ in self._routes)
+        }
 
     def for_path(self, path: str) -> str:
-        methods: set[str] = set()
-        for _template, pattern, defined in self._routes:
-            if pattern.fullmatch(path):
-                methods.update(defined)
+        methods = self.static_methods(path)
+        if methods is None:
+            methods = set()
+            for _template, pattern, defined in self._routes:
+                if pattern.fullmatch(path):
+                    methods.update(defined)
         if "GET" in methods:
             methods.add("HEAD")
         return ", ".join(sorted(methods))
+
+    def static_methods(self, path: str) -> set[str] | None:
+        """The methods of a template without parameters that is ``path`` itself and
+        shadows a template with parameters; None for any other path.
+
+        Such a path shadows the templates with parameters it also matches
+        (``/api/v1/trades/negotiations`` is not a ``/api/v1/trades/{tradeId}``): another
+        method on it is 405, not a request for a trade called "negotiations".
+        """
+        return self._shadowing.get(path)
 
     def parameter_at(self, path: str, segment: int) -> str | None:
         """The name of the path parameter at ``segment`` (of ``path.split("/")``), if any."""
