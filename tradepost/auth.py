@@ -1,8 +1,9 @@
 """Bearer tokens: Connexion's ``x-bearerInfoFunc`` and the cache in front of the database.
 
-A verified token is trusted for ``token_cache_seconds`` (5 s by default) without a
-database round trip; revoking a token therefore takes effect within that time on every
-process. Expiry is checked on every request, cached or not.
+A verified API token is trusted for ``token_cache_seconds`` (5 s by default) without a
+database round trip; revoking one therefore takes effect within that time on every
+process. Login tokens (Strategies API) are never cached: a password change revokes them
+and must hold at once in every process. Expiry is checked on every request, cached or not.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class TokenVerifier:
             if row is None:
                 raise Unauthenticated("Invalid token.", code="invalid_token")
             principal = row.principal()
-            self._remember(digest, principal)
+            if row.kind != "login":
+                self._remember(digest, principal)
         if principal.expires_at is not None and principal.expires_at <= utcnow():
             raise Unauthenticated("Token has expired.", code="token_expired")
         return principal
