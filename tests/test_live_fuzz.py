@@ -77,6 +77,10 @@ def prepare(database_url: str) -> str:
         "example_user",
         "--email",
         "customer@example.com",
+        "--name",
+        "Example Energy",
+        "--retailer",
+        "123",
         "--password-stdin",
         stdin="correct horse battery staple\n",
     )  # the login example of the spec

@@ -171,6 +171,25 @@ class TestLogin:
         response = client.post("/api/v0/auth/login/", json=credentials)
         assert_error(response, 400, {"error": "Both 'email' and 'password' are required."})
 
+    @pytest.mark.parametrize(
+        ("credentials", "message"),
+        [
+            (
+                {"email": "customer@example.com", "password": "s3cret" * 200},
+                'Invalid value for "password": is longer than 1024 characters.',
+            ),
+            (
+                {"email": "customer@example.com", "password": 123456789},
+                'Invalid value for "password": is not a string.',
+            ),
+        ],
+    )
+    def test_a_malformed_password_is_not_echoed(
+        self, client: Any, customer: Customer, credentials: dict[str, Any], message: str
+    ) -> None:
+        response = client.post("/api/v0/auth/login/", json=credentials)
+        assert_error(response, 400, {"error": message})
+
     def test_unknown_email(self, client: Any, customer: Customer) -> None:
         response = login(client, email="nobody@example.com")
         assert_error(response, 401, {"error": "Invalid credentials; email not found."})

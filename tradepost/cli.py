@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
@@ -194,7 +195,7 @@ def cmd_customers_add_retailer(args: argparse.Namespace) -> int:
 
 
 def cmd_strategies_set(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: SIM115
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     try:
         definitions = jsonio.loads(text.encode())
     except jsonio.JSONError as exc:

@@ -66,8 +66,10 @@ def documented(field: FieldError) -> str | None:
         return f"Missing '{field.field}' parameter in query string."
     if field.location != "body":
         return None
-    if field.field in LOGIN_FIELDS and (missing or _BLANK.search(field.message)):
-        return BOTH_REQUIRED
+    if field.field in LOGIN_FIELDS:
+        if missing or _BLANK.search(field.message):
+            return BOTH_REQUIRED
+        return f'Invalid value for "{field.field}": {_without_value(field.message)}.'
     if field.field == "purchase" and _TYPE.search(field.message):
         return NOT_AN_ARRAY
     item = _ITEM.match(field.field)
@@ -93,6 +95,13 @@ def describe(field: FieldError) -> str:
         kind = "field" if field.location == "body" else f"{field.location} parameter"
         return f'Missing required {kind} "{field.field}".'
     return f'Invalid value for "{field.field}": {field.message}.'
+
+
+def _without_value(message: str) -> str:
+    """What is wrong, without the value (which may be a password)."""
+    if longer := _LONGER.search(message):
+        return f"is longer than {longer.group(1)} characters"
+    return "is not a string" if _TYPE.search(message) else "is not valid"
 
 
 def _is_password_change(fields: tuple[FieldError, ...]) -> bool:
