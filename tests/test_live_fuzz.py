@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import Figures
+from tests.contract import resolve
 from tests.servers import TRADEPOST, running_server
 from tradepost.app import SPEC_PATH
 
@@ -49,7 +50,7 @@ def explicit_links(tag: str) -> set[tuple[str, str, str]]:
         for method, operation in item.items()
         if method != "parameters" and tag in operation.get("tags", [])
         for status, response in operation["responses"].items()
-        for name in response.get("links", {})
+        for name in resolve(response).get("links", {})
     }
 
 
