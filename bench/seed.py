@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from models import strategies, trades
+from models import retailers, strategies, trades
 from models.tokens import Principal, mint_token
 from tradepost import migrate
 from tradepost.db import Database, create_db_engine
@@ -70,6 +70,9 @@ def seed(url: str, rows: int) -> Seeded:
                 Principal(0, TRADE_TENANT, None, None), TRADE_TENANT, TRADE_USER, "US"
             )
             owner = Principal(0, STRATEGY_TENANT, None, None)
+            retailers.add_retailer(
+                session, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER, retailer_id="123"
+            )
             for i in range(rows):
                 trade = trades.create_trade(
                     session,
@@ -91,6 +94,7 @@ def seed(url: str, rows: int) -> Seeded:
                     owner,
                     STRATEGY_USER,
                     [{"datetime": "2025-01-15 00:00", "purchase": 12.5}],
+                    retailer_id="123",
                 )
                 seeded.purchase_ids.append(purchase.id)
     finally:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from models import customers, strategies
+from starlette.responses import Response
+
+from models import customers, strategies, strategy_configs
 from models.history import snake_case_json
 from models.strategies import StrategyPurchase
 from tradepost import jsonio
-from tradepost.errors import Unauthenticated
+from tradepost.errors import ApiError, InternalError
 from tradepost.http import (
     body,
     if_match,
@@ -21,31 +25,91 @@ from tradepost.http import (
     services,
 )
 
+SUBMIT_FAILED = "Internal server error while creating purchase."
+STRATEGIES_FAILED = "Internal server error while retrieving strategies."
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def failing_as(message: str) -> Callable[[Handler], Handler]:
+    """An unexpected failure answers the operation's documented 500 text (and is logged)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await handler(*args, **kwargs)
+            except ApiError:
+                raise
+            except Exception as exc:
+                raise InternalError(message) from exc
+
+        return guarded
+
+    return decorate
+
 
 async def strategies_health() -> Any:
-    return json_response({"status": "ok"})
+    return json_response({"status": "healthy"})
 
 
 async def strategies_login() -> Any:
     credentials = body()
-    settings = services().settings
     await services().limiter.check_login(credentials["email"])
-    minted = await services().db.run_write(
+    lifetime = timedelta(hours=services().settings.login_token_hours)
+    grant = await services().db.run_write(
         customers.login,
         email=credentials["email"],
         password=credentials["password"],
-        lifetime=timedelta(hours=settings.login_token_hours),
+        lifetime=lifetime,
     )
-    if minted is None:
-        raise Unauthenticated("Invalid email or password.", code="invalid_credentials")
-    token, row = minted
-    return json_response({"token": token, "expiry": row.expires_at})
+    return json_response(
+        {
+            "token": grant.token,
+            "expires_at": grant.expires_at,
+            "customer_name": grant.customer.name,
+            "customer_email": grant.customer.email,
+        }
+    )
 
 
-async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) -> Any:
+async def change_strategies_password(token_info: dict[str, Any]) -> Any:
+    passwords = body()
+    await services().db.run_write(customers.change_password, principal(token_info), **passwords)
+    return Response(status_code=204)
+
+
+@failing_as(STRATEGIES_FAILED)
+async def list_strategies(
+    username: str,
+    token_info: dict[str, Any],
+    idretailer: str | None = None,
+    retailer_id: str | None = None,
+) -> Any:
+    config = await services().db.run_read(
+        strategy_configs.list_strategies,
+        principal(token_info),
+        username,
+        idretailer=idretailer,
+        retailer_id=retailer_id,
+    )
+    if config is None:
+        return json_response(jsonio.raw(strategy_configs.NONE_CONFIGURED))
+    return read_response(jsonio.raw(config.definitions_json), config.etag)
+
+
+@failing_as(SUBMIT_FAILED)
+async def submit_strategy_purchase(
+    username: str, retailer_id: str, token_info: dict[str, Any]
+) -> Any:
     rows = body()["purchase"]
     purchase = await services().db.run_write(
-        strategies.submit_purchase, principal(token_info), username, rows, request_id=request_id()
+        strategies.submit_purchase,
+        principal(token_info),
+        username,
+        rows,
+        retailer_id=retailer_id,
+        request_id=request_id(),
     )
     return json_response(
         {
@@ -54,26 +118,37 @@ async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) ->
             "created_at": purchase.created_at,
             "rows_uploaded": purchase.rows_uploaded,
             "error": purchase.error,
-            "message": "Purchase submitted successfully.",
+            "message": (
+                f"CustomerPurchase created successfully with ID: {purchase.id} "
+                f"for user: {username} and retailer: {retailer_id}"
+            ),
         },
         201,
         headers={"ETag": purchase.etag},
     )
 
 
+# The path form (``.../submit-purchase/{retailer_id}``) is the same operation.
+submit_strategy_purchase_for_retailer = submit_strategy_purchase
+
+
 async def get_strategy_purchase(
-    username: str, purchase_id: str, token_info: dict[str, Any], idmodel: int | None = None
+    username: str, purchase_id: str, token_info: dict[str, Any], idmodel: str | None = None
 ) -> Any:
     purchase = await services().db.run_read(
         strategies.get_purchase, principal(token_info), username, purchase_id
     )
     return read_response(
         {
-            **_summary(purchase),
-            "purchase": jsonio.raw(purchase.rows_json),
-            "rows_uploaded": purchase.rows_uploaded,
-            "outputs": strategies.outputs_of(purchase, idmodel),
+            "id": purchase.id,
+            "status": purchase.status,
+            "error": purchase.error,
             "created_at": purchase.created_at,
+            "strategy_output": strategies.strategy_output(purchase, idmodel),
+            "updated_at": purchase.updated_at,
+            "retailer_id": purchase.retailer_id,
+            "rows_uploaded": purchase.rows_uploaded,
+            "purchase": jsonio.raw(purchase.rows_json),
         },
         purchase.etag,
     )

@@ -1,9 +1,11 @@
 """Purchases of the Strategies API v0 and the rules for storing strategy outputs.
 
 Rules (also written in openapi.yaml):
-- A purchase belongs to one customer: a user (the path's ``{user}``) within a tenant.
-  A user-bound token acts only for its own user; a tenant-wide token for any user of its
-  tenant. Submitting for someone else is 403; another customer's purchase is 404.
+- A purchase belongs to one customer: a user (the path's ``{user}``) within a tenant,
+  and is submitted for one of that user's retailers. A user-bound token acts only for its
+  own user; a tenant-wide token for any user of its tenant. Submitting for someone else,
+  or for a retailer the user does not belong to, is 403; another customer's purchase is
+  404.
 - Status moves freely between ``pending``, ``in_progress`` and ``failed``, and may become
   ``completed``; a completed purchase stays completed (a PUT may restate its outputs, but
   any other status is 409). An omitted ``status`` or ``error`` is left as it is.
@@ -25,12 +27,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
+from models import retailers
 from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.tokens import Principal
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
-from tradepost.errors import Conflict, FieldError, Forbidden, InvalidRequest, NotFound
+from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
 STATUSES = ("pending", "in_progress", "completed", "failed")
 FINAL = "completed"
@@ -51,6 +54,7 @@ class StrategyPurchase(SQLModel, table=True):
     id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
     tenant_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)
+    retailer_id: str | None = Field(default=None, max_length=64)  # None: submitted before 0007
     status: str = Field(max_length=16)
     error: str = Field(sa_column=Column(Text, nullable=False))
     rows_json: str = Field(sa_column=Column(Text, nullable=False))
@@ -76,6 +80,7 @@ def history_snapshot(purchase: StrategyPurchase) -> dict[str, Any]:
     """What the change history keeps of a purchase: its state, and digests of its data."""
     return {
         "user_id": purchase.user_id,
+        "retailer_id": purchase.retailer_id,
         "status": purchase.status,
         "error": purchase.error,
         "rows_uploaded": purchase.rows_uploaded,
@@ -88,26 +93,22 @@ def _record(session: Session, actor: Actor, purchase: StrategyPurchase, before: 
     record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
 
 
-def authorize(principal: Principal, user: str) -> None:
-    """403 unless the principal may act for ``user``."""
-    if principal.user_id is not None and principal.user_id != user:
-        raise Forbidden("You do not have permission to perform this action.")
-
-
 def submit_purchase(
     session: Session,
     principal: Principal,
     user: str,
     rows: list[dict[str, Any]],
     *,
+    retailer_id: str,
     request_id: str | None = None,
 ) -> StrategyPurchase:
-    authorize(principal, user)
+    retailers.authorize(session, principal, user, retailer_id)
     now = utcnow()
     purchase = StrategyPurchase(
         id=str(uuid.uuid4()),
         tenant_id=principal.tenant_id,
         user_id=user,
+        retailer_id=retailer_id,
         status="pending",
         error="",
         rows_json=jsonio.dumps(rows).decode(),
@@ -195,16 +196,34 @@ def _serialise_outputs(outputs: Any) -> str:
         ) from None
 
 
-def outputs_of(purchase: StrategyPurchase, idmodel: int | None = None) -> Any:
-    """The stored outputs, ready for ``jsonio.dumps``; ``idmodel`` keeps one model's entry."""
+def outputs_of(purchase: StrategyPurchase) -> Any:
+    """The stored outputs, ready for ``jsonio.dumps`` (``[]`` before the first update)."""
     if purchase.outputs_json is None:
         return []
+    return jsonio.raw(purchase.outputs_json)
+
+
+def strategy_output(purchase: StrategyPurchase, idmodel: str | None = None) -> Any:
+    """The read's ``strategy_output``: every stored model object, or the one ``idmodel``
+    names (``"1"`` names ``1``), or the documented error object when none matches.
+
+    Stored outputs are a list of model objects, or one free-form object, which is a match
+    only if it has the ``idmodel`` itself (the documents leave that case open).
+    """
     if idmodel is None:
-        return jsonio.raw(purchase.outputs_json)
-    outputs = jsonio.loads(purchase.outputs_json)
-    if isinstance(outputs, list):
-        return [entry for entry in outputs if entry.get("idmodel") == idmodel]
-    return outputs
+        return outputs_of(purchase)
+    outputs = jsonio.loads(purchase.outputs_json) if purchase.outputs_json is not None else []
+    candidates = outputs if isinstance(outputs, list) else [outputs]
+    for entry in candidates:
+        if isinstance(entry, dict) and _names_model(entry.get("idmodel"), idmodel):
+            return entry
+    return {"error": f"idmodel {idmodel} not found in strategy_output"}
+
+
+def _names_model(value: Any, idmodel: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) and str(value) == idmodel) or value == idmodel
 
 
 def purchase_history(

@@ -27,6 +27,7 @@ class Principal:
     tenant_id: str
     user_id: str | None
     expires_at: datetime | None
+    kind: str = "api"  # api | login (a Strategies customer's login token)
 
     @property
     def label(self) -> str:
@@ -48,7 +49,7 @@ class ApiToken(SQLModel, table=True):
 
     def principal(self) -> Principal:
         assert self.id is not None
-        return Principal(self.id, self.tenant_id, self.user_id, self.expires_at)
+        return Principal(self.id, self.tenant_id, self.user_id, self.expires_at, self.kind)
 
 
 def hash_token(token: str) -> str:

@@ -159,6 +159,13 @@ def assert_error_format(response: Any, surface: Surface, status: int) -> Any:
             assert item["detail"], item
             assert set(item["source"]) == {"id", "attribute", "model"}, item
             assert all(v is None or isinstance(v, str) for v in item["source"].values()), item
+    elif surface is STRATEGIES and status == 400 and "error" not in body:
+        # The password change's Django REST framework shape: field -> messages.
+        assert body, body
+        for messages in body.values():
+            assert isinstance(messages, list), body
+            assert messages, body
+            assert all(isinstance(m, str) and m for m in messages), body
     elif surface is STRATEGIES:
         key = "detail" if status in STRATEGIES_DETAIL_STATUSES else "error"
         assert set(body) == {key}, body
@@ -169,6 +176,23 @@ def assert_error_format(response: Any, surface: Surface, status: int) -> Any:
         assert body["requestId"] == response.headers["x-request-id"]
         assert all(set(e) == {"location", "field", "message"} for e in body["errors"])
     return body
+
+
+_PURCHASE_ITEM = re.compile(
+    r'^Purchase item at index (\d+)(?: is missing required field "(\w+)"'
+    r'|: invalid (datetime) format|: field "(\w+)")'
+)
+
+
+def strategies_blamed_field(message: str) -> str | None:
+    """The field a documented Strategies text blames (they say "item at index 0", not
+    ``purchase[0].datetime``)."""
+    if item := _PURCHASE_ITEM.match(message):
+        index, *names = item.groups()
+        return f"purchase[{index}].{next(name for name in names if name)}"
+    if message.startswith('Field "purchase" must be'):
+        return "purchase"
+    return None
 
 
 # --- the database, all of it ------------------------------------------------------------

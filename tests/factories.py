@@ -9,12 +9,15 @@ from typing import Any
 from sqlmodel import select
 
 from models import offsets, strategies, trades
+from models import retailers as retailer_rows
 from models.customers import Customer, create_customer
 from models.offsets import OffsetPurchase, OffsetQuote, PriceList
 from models.strategies import StrategyPurchase
 from models.tokens import Principal
 from models.trades import Trade, TradeContext
 from tradepost.db import Database
+
+RETAILER = "123"  # the documents' example retailer id
 
 
 def tenant_context(tenant: str, user: str, country: str = "US") -> TradeContext:
@@ -49,20 +52,41 @@ def make_customer(
     user: str = "example_user",
     email: str = "customer@example.com",
     password: str = "correct horse battery staple",
+    name: str = "Example Energy",
+    retailers: tuple[str, ...] = (RETAILER,),
 ) -> Customer:
     with db.write() as session:
         return create_customer(
-            session, tenant_id=tenant, username=user, email=email, password=password
+            session,
+            tenant_id=tenant,
+            username=user,
+            email=email,
+            password=password,
+            name=name,
+            retailer_ids=retailers,
         )
 
 
+def add_retailer(
+    db: Database, tenant: str = "CUST1", user: str = "example_user", retailer: str = RETAILER
+) -> None:
+    with db.write() as session:
+        retailer_rows.add_retailer(session, tenant_id=tenant, user_id=user, retailer_id=retailer)
+
+
 def make_strategy_purchase(
-    db: Database, tenant: str = "CUST1", user: str = "example_user", rows: int = 2
+    db: Database,
+    tenant: str = "CUST1",
+    user: str = "example_user",
+    rows: int = 2,
+    retailer: str = RETAILER,
 ) -> StrategyPurchase:
+    """A purchase of ``user`` for ``retailer`` (made a retailer of the user if need be)."""
     entries = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": 10.0 + h} for h in range(rows)]
     owner = Principal(0, tenant, None, None)
     with db.write() as session:
-        return strategies.submit_purchase(session, owner, user, entries)
+        retailer_rows.add_retailer(session, tenant_id=tenant, user_id=user, retailer_id=retailer)
+        return strategies.submit_purchase(session, owner, user, entries, retailer_id=retailer)
 
 
 def load_strategy_purchase(db: Database, purchase_id: str) -> StrategyPurchase:

@@ -123,6 +123,74 @@ def test_customers_and_tenants(cli: Any) -> None:
     }
 
 
+def test_a_customer_with_a_name_and_retailers_and_its_strategies(
+    cli: Any, client: Any, tmp_path: Any
+) -> None:
+    """The documents' flow: the operator creates the customer and its strategies, the
+    customer logs in and reads them."""
+    created = cli(
+        "customers",
+        "create",
+        "--tenant",
+        "CUST1",
+        "--user",
+        "example_user",
+        "--email",
+        "customer@example.com",
+        "--name",
+        "Example Energy",
+        "--retailer",
+        "123",
+        "--password-stdin",
+        stdin="a long password\n",
+    )
+    assert created[0] == 0, created
+    code, out, _ = cli("customers", "list")
+    assert code == 0
+    assert out.splitlines()[1].split("\t")[1:5] == [
+        "CUST1",
+        "example_user",
+        "Example Energy",
+        "customer@example.com",
+    ]
+    definitions = tmp_path / "strategies.json"
+    definitions.write_text('[{"id": 1, "name": "Day-ahead first"}]')
+    strategies_of = ("strategies", "set", "--tenant", "CUST1", "--user", "example_user")
+    stored = cli(*strategies_of, "--retailer", "123", "--file", str(definitions))
+    assert stored == (0, "strategies of user example_user for retailer 123: version 1\n", "")
+    not_the_users = cli(*strategies_of, "--retailer", "456", stdin="{}")
+    assert not_the_users[0] == 1
+    not_a_document = cli(*strategies_of, "--retailer", "123", stdin="42")
+    assert not_a_document[0] == 2
+    membership = ("customers", "add-retailer", "--tenant", "CUST1", "--user", "example_user")
+    assert cli(*membership, "--retailer", "456")[0] == 0
+    assert cli(*membership, "--retailer", "456")[0] == 1  # already
+
+    login = client.post(
+        "/api/v0/auth/login/",
+        json={"email": "customer@example.com", "password": "a long password"},
+    )
+    assert login.json()["customer_name"] == "Example Energy"
+    token = {"Authorization": f"Bearer {login.json()['token']}"}
+    listed = client.get("/api/v0/strategies/example_user?idretailer=123", headers=token)
+    assert listed.json() == [{"id": 1, "name": "Day-ahead first"}]
+    other = client.get("/api/v0/strategies/example_user?idretailer=456", headers=token)
+    assert other.json() == []
+
+
+def test_a_customer_without_a_retailer_is_not_configured(cli: Any, client: Any) -> None:
+    customer = ("customers", "create", "--tenant", "CUST1", "--user", "u")
+    code, _, err = cli(
+        *customer, "--email", "u@example.com", "--password-stdin", stdin="a long password\n"
+    )
+    assert code == 0
+    assert "Account not configured" in err
+    login = client.post(
+        "/api/v0/auth/login/", json={"email": "u@example.com", "password": "a long password"}
+    )
+    assert login.json() == {"error": "Account not configured. Please contact support."}
+
+
 def test_db_current_reports_the_head(cli: Any) -> None:
     code, out, _ = cli("db", "current")
     assert code == 0
@@ -135,6 +203,8 @@ def test_every_command_has_help(cli: Any) -> None:
         ("db", "upgrade"),
         ("tokens", "create"),
         ("customers", "list"),
+        ("customers", "add-retailer"),
+        ("strategies", "set"),
         ("tenants", "list"),
         ("idempotency", "purge"),
     ):

@@ -27,6 +27,7 @@ import orjson
 import pytest
 from sqlmodel import select
 
+from models import retailers
 from models.strategies import StrategyPurchase
 from models.tokens import mint_token
 from models.trades import Trade, total_for
@@ -44,9 +45,11 @@ ROWS = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": h} for h in range(24)
 
 
 def mint(url: str, tenant: str, user: str) -> str:
+    """A token for the user, a member of retailer 123 (for Strategies purchases)."""
     db = Database(create_db_engine(Settings(database_url=url)))
     with db.write() as session:
         token, _ = mint_token(session, tenant_id=tenant, user_id=user)
+        retailers.add_retailer(session, tenant_id=tenant, user_id=user, retailer_id="123")
     db.dispose()
     return token
 
@@ -108,7 +111,9 @@ def write_until_stopped(
                 if updated.status_code == 200:
                     acked.record("trades", trade_id, {"version": 2, **change})
                 submitted = client.post(
-                    "/api/v0/user/alice/submit-purchase", headers=customer, json={"purchase": ROWS}
+                    "/api/v0/user/alice/submit-purchase?retailer_id=123",
+                    headers=customer,
+                    json={"purchase": ROWS},
                 )
                 if submitted.status_code != 201:
                     continue
@@ -280,7 +285,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(
         }
         customer = {"Authorization": f"Bearer {customer_token}", "Content-Type": "application/json"}
         purchase_id = httpx.post(
-            f"{server.url}/api/v0/user/alice/submit-purchase",
+            f"{server.url}/api/v0/user/alice/submit-purchase?retailer_id=123",
             headers=customer,
             json={"purchase": ROWS},
         ).json()["id"]

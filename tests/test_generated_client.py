@@ -119,6 +119,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         "example_user",
         "--email",
         "customer@example.com",
+        "--name",
+        "Example Energy",
+        "--retailer",
+        "123",
         "--password-stdin",
         stdin="a long password\n",
     )
@@ -208,6 +212,7 @@ def test_strategies_api_scenario(generated: ModuleType, server: tuple[Server, st
             body=models.StrategiesLogin(email="customer@example.com", password="a long password"),
         )
     assert isinstance(login, models.StrategiesToken)
+    assert (login.customer_name, login.customer_email) == ("Example Energy", "customer@example.com")
     with generated.AuthenticatedClient(base_url=live.url, token=login.token) as client:
         strategies_scenario(api, models, client)
 
@@ -217,6 +222,7 @@ def strategies_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
     submitted = api["submit_strategy_purchase"].sync(
         client=client,
         username="example_user",
+        retailer_id="123",
         body=models.StrategyPurchaseSubmission.from_dict(
             {"purchase": [{"datetime": "2025-01-15 00:00", "purchase": 12.5}]}
         ),
@@ -256,7 +262,8 @@ def strategies_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
     )
     assert isinstance(read, models.StrategyPurchase)
     assert read.status == models.StrategyStatus.COMPLETED
-    assert read.outputs[0].idmodel == 1
+    assert read.strategy_output[0].idmodel == 1
+    assert read.retailer_id == "123"
 
     bad = dict(
         table_body,

@@ -28,6 +28,7 @@ from tests.contract import (
     operations,
     resolve,
     snapshot,
+    strategies_blamed_field,
 )
 from tests.hostile.corpus import BODY_LIMIT, CORPUS, Hostile, overlong_cases
 from tests.world import BUYER, WRITES, World, build_world
@@ -78,6 +79,10 @@ def names_field(body: Any, field: str, *, or_inside: bool = False) -> bool:
         return any(blames(item["source"]["attribute"]) for item in body)
     if "errors" in body:
         return any(blames(error["field"]) for error in body["errors"])
+    if "error" not in body:  # the Strategies password change: {field: [messages]}
+        return any(blames(name) for name in body)
+    if (documented := strategies_blamed_field(body["error"])) and blames(documented):
+        return True
     quoted = [f'"{field}"', *([f'"{field}[', f'"{field}.'] if or_inside else [])]
     return any(name in body.get("error", "") for name in quoted)
 
@@ -207,6 +212,7 @@ READS: dict[str, Callable[[World], str]] = {
     "getTrade": lambda w: f"/api/v1/trades/{w.trade_id}",
     "listTrades": lambda w: "/api/v1/trades",
     "getStrategyPurchase": lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
+    "listStrategies": lambda w: "/api/v0/strategies/alice?idretailer=123",
     "getTradeHistory": lambda w: f"/api/v1/trades/{w.trade_id}/history",
     "listTradeNegotiations": lambda w: "/api/v1/trades/negotiations",
     "deleteTrade": lambda w: f"/api/v1/trades/{w.trade_id}",
@@ -236,7 +242,19 @@ OWNER = {
 # belong to. A username in a Strategies path names a user, and acting for another user is
 # forbidden (tests/test_authz.py has the same rows for real users).
 WELL_FORMED_UNKNOWN = {"path": 404, "query": 404, "header": 403}
-NAMES_A_USER = {("submitStrategyPurchase", "username"): 403, ("acceptTrade", "buyerId"): 403}
+# So does a retailer: one the user does not belong to is forbidden too. The strategies
+# list is read with ``?idretailer=123``: a valid ``retailer_id`` naming another retailer
+# contradicts it (400).
+NAMES_A_USER = {
+    ("submitStrategyPurchase", "username"): 403,
+    ("submitStrategyPurchase", "retailer_id"): 403,
+    ("submitStrategyPurchaseForRetailer", "username"): 403,
+    ("submitStrategyPurchaseForRetailer", "retailer_id"): 403,
+    ("listStrategies", "username"): 403,
+    ("listStrategies", "idretailer"): 403,
+    ("listStrategies", "retailer_id"): 400,
+    ("acceptTrade", "buyerId"): 403,
+}
 # The safe-write headers (tests/test_safe_writes.py has their own tests): a well-formed
 # If-Match that names no version is 412; a well-formed If-None-Match that matches nothing
 # reads normally; a well-formed Idempotency-Key is just a new key, and the create succeeds.

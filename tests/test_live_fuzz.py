@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import Figures
+from tests.contract import resolve
 from tests.servers import TRADEPOST, running_server
 from tradepost.app import SPEC_PATH
 
@@ -50,7 +51,7 @@ def explicit_links(tag: str) -> set[tuple[str, str, str]]:
         for method, operation in item.items()
         if method != "parameters" and tag in operation.get("tags", [])
         for status, response in operation["responses"].items()
-        for name in response.get("links", {})
+        for name in resolve(response).get("links", {})
     }
 
 
@@ -78,6 +79,10 @@ def prepare(database_url: str) -> str:
         "example_user",
         "--email",
         "customer@example.com",
+        "--name",
+        "Example Energy",
+        "--retailer",
+        "123",
         "--password-stdin",
         stdin="correct horse battery staple\n",
     )  # the login example of the spec

@@ -22,13 +22,19 @@ import pytest
 from sqlmodel import select
 from starlette.datastructures import Headers
 
-from models import idempotency
+from models import idempotency, retailers
 from models.history import ChangeEntry
 from models.strategies import StrategyPurchase
 from models.tokens import find_token, hash_token, mint_token
 from models.trades import Trade
 from tests.conftest import Figures, TokenFactory, truncate_all
-from tests.factories import load_strategy_purchase, load_trade, make_strategy_purchase, make_trade
+from tests.factories import (
+    add_retailer,
+    load_strategy_purchase,
+    load_trade,
+    make_strategy_purchase,
+    make_trade,
+)
 from tests.servers import running_server
 from tests.test_strategies import error_of, get_url, update_url
 from tests.test_trades import assert_trade_error, trade_headers
@@ -60,7 +66,8 @@ def headers(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def customer(make_token: TokenFactory) -> dict[str, str]:
+def customer(db: Database, make_token: TokenFactory) -> dict[str, str]:
+    add_retailer(db)  # example_user of CUST1 belongs to retailer 123
     return {"Authorization": f"Bearer {make_token('CUST1', 'example_user')}"}
 
 
@@ -168,7 +175,9 @@ class TestStrategyETags:
         self, client: Any, customer: dict[str, str]
     ) -> None:
         submitted = client.post(
-            "/api/v0/user/example_user/submit-purchase", json=SUBMISSION, headers=customer
+            "/api/v0/user/example_user/submit-purchase?retailer_id=123",
+            json=SUBMISSION,
+            headers=customer,
         )
         assert submitted.status_code == 201
         purchase_id = submitted.json()["id"]
@@ -323,7 +332,7 @@ class TestIdempotentCreates:
     def test_submitting_a_purchase_is_idempotent_too(
         self, client: Any, db: Database, customer: dict[str, str]
     ) -> None:
-        url = "/api/v0/user/example_user/submit-purchase"
+        url = "/api/v0/user/example_user/submit-purchase?retailer_id=123"
         keyed = {**customer, "Idempotency-Key": "plan-2025-01-15"}
         first = client.post(url, json=SUBMISSION, headers=keyed)
         retry = client.post(url, json=SUBMISSION, headers=keyed)
@@ -465,7 +474,7 @@ class TestStrategyHistory:
         self, client: Any, customer: dict[str, str]
     ) -> None:
         submitted = client.post(
-            "/api/v0/user/example_user/submit-purchase",
+            "/api/v0/user/example_user/submit-purchase?retailer_id=123",
             json=SUBMISSION,
             headers={**customer, "X-Request-Id": "submit-1"},
         )
@@ -565,6 +574,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     migrate.upgrade(database.write_engine)
     with database.write() as session:
         token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        retailers.add_retailer(session, tenant_id="TEN123", user_id="USR456", retailer_id="123")
     database.dispose()
     with ExitStack() as stack:
         started = [
@@ -698,7 +708,7 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
     def retry_until_answered(_i: int, client: httpx.Client) -> tuple[httpx.Response, int]:
         for conflicts in range(2000):
             response = client.post(
-                "/api/v0/user/USR456/submit-purchase", content=body, headers=keyed
+                "/api/v0/user/USR456/submit-purchase/123", content=body, headers=keyed
             )
             if response.status_code != 409:
                 return response, conflicts

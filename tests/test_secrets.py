@@ -32,6 +32,7 @@ from tradepost.settings import Settings
 
 PASSWORD = "s3cret-passphrase-never-logged"
 WRONG_PASSWORD = "wr0ng-passphrase-never-logged"
+NEW_PASSWORD = "n3w-passphrase-never-logged"
 
 
 def every_stored_value(db: Database) -> list[str]:
@@ -58,8 +59,10 @@ def test_tokens_and_passwords_are_never_logged_or_stored(
                 username="alice",
                 email="alice@example.com",
                 password=PASSWORD,
+                retailer_ids=("123",),
             )
         secrets = [api_token, api_token.removeprefix("tp_"), PASSWORD, WRONG_PASSWORD]
+        secrets += [NEW_PASSWORD]
         base = server.url
         trade_headers = {
             "Authorization": f"Bearer {api_token}",
@@ -109,7 +112,7 @@ def test_tokens_and_passwords_are_never_logged_or_stored(
         call("GET", "/api/v1/trades", headers={**trade_headers, "Authorization": api_token})
         submitted = call(
             "POST",
-            "/api/v0/user/alice/submit-purchase",
+            "/api/v0/user/alice/submit-purchase?retailer_id=123",
             json={"purchase": [{"datetime": "2025-01-15 00:00", "purchase": 1}]},
             headers=customer,
         )
@@ -127,7 +130,16 @@ def test_tokens_and_passwords_are_never_logged_or_stored(
             content=b"{",
             headers={**customer, "Content-Type": "application/json"},
         )
-        assert {200, 201, 400, 401, 403, 404} <= set(statuses), statuses
+        password_change = {
+            "old_password": WRONG_PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirmation": NEW_PASSWORD,
+        }
+        call("POST", "/api/v0/auth/password/", json=password_change, headers=customer)  # 400
+        password_change["old_password"] = PASSWORD
+        changed = call("POST", "/api/v0/auth/password/", json=password_change, headers=customer)
+        assert changed.status_code == 204
+        assert {200, 201, 204, 400, 401, 403, 404} <= set(statuses), statuses
 
         stored = every_stored_value(db)
         with db.read() as session:

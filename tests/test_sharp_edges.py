@@ -86,6 +86,11 @@ READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, 
         lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",
         lambda w: bearer(w, "CUSTA/alice"),
     ),
+    "listStrategies": (
+        "GET",
+        lambda w: "/api/v0/strategies/alice?idretailer=123",
+        lambda w: bearer(w, "CUSTA/alice"),
+    ),
     "getPurchase": ("GET", lambda w: f"/v2/purchases/{w.offset_purchase_id}", _as_offset_client),
     "downloadFile": ("GET", lambda w: f"/v2/files/{w.offset_file_id}/content", _as_offset_client),
     "cancelPurchase": (

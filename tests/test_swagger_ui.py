@@ -55,11 +55,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str
     database = f"sqlite:///{tmp / 'ui.db'}"
     cli(database, "db", "upgrade")
     token = cli(database, "tokens", "create", "--tenant", "CUST1", "--user", "example_user")
+    membership = ("--tenant", "CUST1", "--user", "example_user", "--retailer", "123")
+    cli(database, "customers", "add-retailer", *membership)
     with running_server(database, tmp) as server:
         import httpx
 
         submitted = httpx.post(
-            f"{server.url}/api/v0/user/example_user/submit-purchase",
+            f"{server.url}/api/v0/user/example_user/submit-purchase?retailer_id=123",
             json={"purchase": [{"datetime": "2025-01-15 00:00", "purchase": 1}]},
             headers={"Authorization": f"Bearer {token}"},
         )

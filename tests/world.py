@@ -1,7 +1,8 @@
 """Two tenants on each surface, with two users in the first, and a valid request per write.
 
 ``World`` is what the authorization, hostile-input and sharp-edge matrices act on: the
-first tenant owns one trade, one Strategies purchase and one carbon-offset purchase (with
+first tenant owns one trade, one Strategies purchase (alice, a customer of retailer 123,
+as is CUSTB's bob) and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
 holds an unused quote, for its legitimate ``createPurchase``.
 ``WRITES`` says, for each write operation, how to reach it legitimately (in an order in
@@ -194,9 +195,26 @@ WRITES: dict[str, Write] = {
         lambda w: {},
         lambda w: {"email": "alice@example.com", "password": PASSWORD},
     ),
+    # The password stays the same, so the change can be sent again.
+    "changeStrategiesPassword": Write(
+        "POST",
+        lambda w: "/api/v0/auth/password/",
+        lambda w: bearer(w, "CUSTA/alice"),
+        lambda w: {
+            "old_password": PASSWORD,
+            "new_password": PASSWORD,
+            "new_password_confirmation": PASSWORD,
+        },
+    ),
     "submitStrategyPurchase": Write(
         "POST",
-        lambda w: "/api/v0/user/alice/submit-purchase",
+        lambda w: "/api/v0/user/alice/submit-purchase?retailer_id=123",
+        lambda w: bearer(w, "CUSTA/alice"),
+        lambda w: {"purchase": [ROW]},
+    ),
+    "submitStrategyPurchaseForRetailer": Write(
+        "POST",
+        lambda w: "/api/v0/user/alice/submit-purchase/123",
         lambda w: bearer(w, "CUSTA/alice"),
         lambda w: {"purchase": [ROW]},
     ),

@@ -1,9 +1,10 @@
 """Bearer tokens: Connexion's ``x-bearerInfoFunc`` and the cache in front of the database.
 
-A verified token is trusted for ``token_cache_seconds`` (5 s by default) without a
-database round trip; revoking a token therefore takes effect within that time on every
-process. Expiry is checked on every request, cached or not. A cache miss looks the token
-up on a database thread (``Database.run_read``), never on the event loop.
+A verified API token is trusted for ``token_cache_seconds`` (5 s by default) without a
+database round trip; revoking one therefore takes effect within that time on every
+process. Login tokens (Strategies API) are never cached: a password change revokes them
+and must hold at once in every process. Expiry is checked on every request, cached or not.
+A lookup runs on a database thread (``Database.run_read``), never on the event loop.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class TokenVerifier:
             principal = await self._db.run_read(find_principal, digest)
             if principal is None:
                 raise Unauthenticated("Invalid token.", code="invalid_token")
-            if self._cache is not None:
+            if self._cache is not None and principal.kind != "login":
                 self._cache[digest] = principal
         if principal.expires_at is not None and principal.expires_at <= utcnow():
             raise Unauthenticated("Token has expired.", code="token_expired")

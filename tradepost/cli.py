@@ -16,15 +16,17 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
+from models import retailers, strategy_configs
 from models.customers import create_customer, list_customers
 from models.idempotency import purge_expired
 from models.tenants import tenant_counts
-from models.tokens import list_tokens, mint_token, revoke_token
+from models.tokens import Principal, list_tokens, mint_token, revoke_token
 from models.types import utcnow
-from tradepost import migrate
+from tradepost import jsonio, migrate
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
 
@@ -166,6 +168,8 @@ def cmd_customers_create(args: argparse.Namespace) -> int:
                     username=args.user,
                     email=args.email,
                     password=password,
+                    name=args.name,
+                    retailer_ids=tuple(dict.fromkeys(args.retailer)),
                 )
         except IntegrityError:
             print(
@@ -173,15 +177,60 @@ def cmd_customers_create(args: argparse.Namespace) -> int:
             )
             return 1
     print(f"customer {customer.id}: {customer.email} is user {args.user} of tenant {args.tenant}")
+    if not args.retailer:
+        print("no retailer given: login answers 'Account not configured'", file=sys.stderr)
+    return 0
+
+
+def cmd_customers_add_retailer(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.write() as session:
+        added = retailers.add_retailer(
+            session, tenant_id=args.tenant, user_id=args.user, retailer_id=args.retailer
+        )
+    if not added:
+        print(f"user {args.user} already belongs to retailer {args.retailer}", file=sys.stderr)
+        return 1
+    print(f"user {args.user} of tenant {args.tenant} belongs to retailer {args.retailer}")
+    return 0
+
+
+def cmd_strategies_set(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        definitions = jsonio.loads(text.encode())
+    except jsonio.JSONError as exc:
+        print(f"the strategy definitions are not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(definitions, dict | list):
+        print("the strategy definitions must be a JSON object or array", file=sys.stderr)
+        return 2
+    with _database(args) as db, db.write() as session:
+        if not retailers.is_member(
+            session, tenant_id=args.tenant, user_id=args.user, retailer_id=args.retailer
+        ):
+            print(f"user {args.user} does not belong to retailer {args.retailer}", file=sys.stderr)
+            return 1
+        config = strategy_configs.set_strategies(
+            session,
+            Principal(0, args.tenant, None, None),
+            user_id=args.user,
+            retailer_id=args.retailer,
+            definitions=definitions,
+        )
+        version = config.version
+    print(f"strategies of user {args.user} for retailer {args.retailer}: version {version}")
     return 0
 
 
 def cmd_customers_list(args: argparse.Namespace) -> int:
     with _database(args) as db, db.read() as session:
         rows = list_customers(session, tenant_id=args.tenant)
-    print("id\ttenant\tuser\temail\tcreated")
+    print("id\ttenant\tuser\tname\temail\tcreated")
     for row in rows:
-        print(f"{row.id}\t{row.tenant_id}\t{row.username}\t{row.email}\t{_when(row.created_at)}")
+        print(
+            f"{row.id}\t{row.tenant_id}\t{row.username}\t{row.name}\t{row.email}\t"
+            f"{_when(row.created_at)}"
+        )
     return 0
 
 
@@ -248,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     new_customer.add_argument("--tenant", required=True, type=_identifier)
     new_customer.add_argument("--user", required=True, type=_identifier, help="the {user} path")
     new_customer.add_argument("--email", required=True, type=_email)
+    new_customer.add_argument("--name", default="", help="the customer's name (login shows it)")
+    new_customer.add_argument(
+        "--retailer",
+        action="append",
+        default=[],
+        type=_identifier,
+        help="a retailer the customer belongs to (repeat for several)",
+    )
     new_customer.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
@@ -255,6 +312,25 @@ def build_parser() -> argparse.ArgumentParser:
     listing = customers.add_parser("list", help="list customers (never their passwords)")
     listing.add_argument("--tenant", type=_identifier)
     listing.set_defaults(func=cmd_customers_list)
+    membership = customers.add_parser("add-retailer", help="make a user belong to a retailer")
+    membership.add_argument("--tenant", required=True, type=_identifier)
+    membership.add_argument("--user", required=True, type=_identifier)
+    membership.add_argument("--retailer", required=True, type=_identifier)
+    membership.set_defaults(func=cmd_customers_add_retailer)
+
+    strategies = commands.add_parser(
+        "strategies", help="Strategies API strategy definitions"
+    ).add_subparsers(dest="strategies_command", required=True)
+    set_strategies = strategies.add_parser(
+        "set", help="store a user's strategy definitions for a retailer (a JSON object or array)"
+    )
+    set_strategies.add_argument("--tenant", required=True, type=_identifier)
+    set_strategies.add_argument("--user", required=True, type=_identifier)
+    set_strategies.add_argument("--retailer", required=True, type=_identifier)
+    set_strategies.add_argument(
+        "--file", default="-", help="the JSON document (default: read from stdin)"
+    )
+    set_strategies.set_defaults(func=cmd_strategies_set)
 
     tenants = commands.add_parser("tenants", help="tenants and what they hold").add_subparsers(
         dest="tenants_command", required=True

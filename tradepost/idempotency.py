@@ -5,9 +5,9 @@ that are authenticated and valid (a refused request never touches a key), and it
 only on the operations named in ``operations`` (those whose spec declares the
 ``IdempotencyKey`` parameter). For a request carrying a key:
 
-1. fingerprint it: SHA-256 over the method, the path, the context headers that change
-   what a create means (``tenantId``, ``userId``, ``countryCode``) and the parsed body
-   serialised canonically (sorted keys), so formatting does not matter;
+1. fingerprint it: SHA-256 over the method, the path and query string, the context
+   headers that change what a create means (``tenantId``, ``userId``, ``countryCode``)
+   and the parsed body serialised canonically (sorted keys), so formatting does not matter;
 2. claim the key for the caller (``models.idempotency.claim``, committed at once);
 3. if someone holds it: another fingerprint is 422, an unfinished request 409, a
    finished one is replayed (same status, body and ``Location``/``ETag``, plus
@@ -105,7 +105,9 @@ class Idempotency:
         key, principal = applies
         ctx = context_of(scope)
         db = ctx.services.db
-        print_ = fingerprint(scope["method"], scope["path"], Headers(scope=scope), ctx.body)
+        query = scope.get("query_string", b"").decode("latin-1")  # e.g. ?retailer_id=
+        target = f"{scope['path']}?{query}" if query else scope["path"]
+        print_ = fingerprint(scope["method"], target, Headers(scope=scope), ctx.body)
         holder = await db.run_write(
             _claim,
             principal=principal,
