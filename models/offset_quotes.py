@@ -124,9 +124,11 @@ def create_quote(
         None if product is None else prices.current_price(session, product.id, currency, now.date())
     )
     if product is None or price is None:
+        blamed = "product" if product is None else "currency"
         raise InvalidRequest(
             f"No price found for product {product_id or '(default)'} in {currency}.",
             code="no_price_found",
+            fields=[FieldError("query", blamed, f"has no price: {product_id} in {currency}")],
         )
     if quantity is None:
         assert fixed_total is not None

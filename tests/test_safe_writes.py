@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 
 from models import idempotency
 from models.history import ChangeEntry
+from models.offset_catalogue import seed_examples
 from models.strategies import StrategyPurchase
 from models.tokens import find_token, hash_token, mint_token
 from models.trades import Trade
@@ -565,6 +566,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     migrate.upgrade(database.write_engine)
     with database.write() as session:
         token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        seed_examples(session)  # the offset race buys from the example catalogue
     database.dispose()
     with ExitStack() as stack:
         started = [

@@ -3,7 +3,8 @@
 ``World`` is what the authorization, hostile-input and sharp-edge matrices act on: the
 first tenant owns one trade, one Strategies purchase and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
-holds an unused quote, for its legitimate ``createPurchase``.
+holds a quote, for its legitimate ``createPurchase``; the product catalogue (one default
+product) is shared by every client.
 ``WRITES`` says, for each write operation, how to reach it legitimately; each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
 is a function of the world (a purchase is created from a quote the world holds).
@@ -18,6 +19,7 @@ from typing import Any
 from models import offsets
 from models.tokens import mint_token
 from tests.factories import (
+    TEST_PRODUCT,
     make_customer,
     make_offset_purchase,
     make_quote,
@@ -41,6 +43,7 @@ class World:
     offset_file_id: str  # its certificate's file
     other_offset_purchase_id: str  # CLIENTB's
     quote_id: str  # CLIENTA's unused quote, for the legitimate createPurchase
+    product_id: str  # the catalogue's (default) product, the same for every client
 
 
 OFFSET_REFERENCE = "order-CLIENTA-0001"
@@ -94,6 +97,7 @@ def build_world(db: Database) -> World:
         offset_file.id,
         other_offset.id,
         quote.id,
+        TEST_PRODUCT,
     )
 
 
