@@ -46,11 +46,6 @@ def _exact_quantity() -> Decimal | None:
     return None if quantity is None else Decimal(quantity)
 
 
-def _expanded() -> set[str]:
-    """``expand[]=price&expand[]=product``; the older gems' ``expand=[]`` expands nothing."""
-    return set(request.query_params.getlist("expand[]"))
-
-
 def price_json(price: OffsetPrice) -> dict[str, Any]:
     return {
         "id": price.id,
@@ -143,9 +138,10 @@ async def get_pricing(
     currency: str = "EUR",
     payment_method: str = "batch_settlement",
     payment_link_return_url: str | None = None,
+    expand: list[str] | None = None,
     **_: Any,
 ) -> Any:
-    quantity, expand = _exact_quantity(), _expanded()
+    quantity = _exact_quantity()
     with services().db.write() as session:
         quoted = offset_quotes.create_quote(
             session,
@@ -159,7 +155,7 @@ async def get_pricing(
             payment_method=payment_method,
             return_url=payment_link_return_url,
         )
-        payload = pricing_json(quoted, expand)
+        payload = pricing_json(quoted, set(expand or ()))
     return json_response(payload)
 
 
