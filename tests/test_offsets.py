@@ -857,3 +857,22 @@ def test_a_foreign_request_id_is_not_echoed_as_a_squake_id(
     own = "req_0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
     echoed = client.get("/v2/purchases", headers={**auth, "X-Request-Id": own})
     assert echoed.headers["squake-request-id"] == own
+
+
+def test_a_voided_purchase_reads_as_voided_with_frozen_documents(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    """``voided`` is set outside the API (settlement); the API shows it and respects it."""
+    purchase = make_offset_purchase(db, external_reference="void-1")
+    with db.write() as session:
+        session.execute(
+            update(OffsetPurchase)
+            .where(OffsetPurchase.id == purchase.id)  # type: ignore[arg-type]
+            .values(state="voided")
+        )
+    assert client.get("/v2/purchases/void-1", headers=auth).json()["state"] == "voided"
+    frozen = client.patch(
+        "/v2/purchases/void-1", json={"confirmation_document": {"full_name": "X"}}, headers=auth
+    )
+    assert_error(frozen, 409, "documents_frozen")
+    assert_error(client.post("/v2/purchases/void-1/cancel", headers=auth), 409, "not_cancellable")

@@ -445,6 +445,37 @@ def test_products_are_read_in_the_requested_locale(
     assert french["title"] == RECORDED_TITLE  # untranslated: English
 
 
+# The docs' curl examples, verbatim: only the Authorization header
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_docs_examples_list_and_read_products_and_read_a_purchase(
+    client: Any, make_token: TokenFactory
+) -> None:
+    docs = {"Authorization": f"Bearer {make_token('CLIENT1')}"}  # -H "Authorization: ..."
+    listed = assert_success(client.get("/v2/products", headers=docs))
+    assert [p["id"] for p in listed] == [RECORDED_PRODUCT, "product_N7TnHY"]
+    product = assert_success(client.get("/v2/products/product_026c41", headers=docs))
+    assert product["title"] == RECORDED_TITLE  # `locale` defaults to en
+    quote = assert_success(client.get("/v2/pricing?carbon_quantity=42", headers=docs))
+    created = client.post("/v2/purchases", json={"pricing": quote["id"]}, headers=docs).json()
+    read = assert_success(client.get(f"/v2/purchases/{created['id']}", headers=docs))
+    assert read.keys() >= {
+        "id",
+        "files",
+        "payment_method",
+        "state",
+        "metadata",
+        "checkout_page",
+        "carbon_quantity",
+        "carbon_unit",
+        "total",
+        "currency",
+        "external_reference",
+    }
+    assert (read["total"], read["carbon_quantity"]) == (42 * 1231, 42)
+
+
 def test_products_need_an_api_key(client: Any) -> None:
     assert_error(client.get("/v2/products?locale=en"), 401, "not_authorized")
     response = client.get("/v2/products/product_026c41?locale=en")
