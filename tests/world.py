@@ -42,7 +42,7 @@ class World:
     offset_reference: str  # its external_reference, which addresses it too
     offset_file_id: str  # its certificate's file
     other_offset_purchase_id: str  # CLIENTB's
-    quote_id: str  # CLIENTA's unused quote, for the legitimate createPurchase
+    quote_id: str  # CLIENTA's quote, for the legitimate createPurchase
     product_id: str  # the catalogue's (default) product, the same for every client
 
 
