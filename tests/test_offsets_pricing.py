@@ -194,6 +194,18 @@ def test_recorded_pricing_with_stripe_has_a_payment_link(client: Any, gem: dict[
     assert body["carbon_quantity"] == 88739  # 10.00 EUR at 112.69 EUR per tonne: 88739.02 g
 
 
+@pytest.mark.usefixtures("catalogue")
+@pytest.mark.parametrize("legacy", ["expand=%5B%5D", "expand=%5b%5d"])
+def test_the_old_gems_empty_expand_is_no_parameter(
+    client: Any, gem: dict[str, str], legacy: str
+) -> None:
+    body = assert_success(client.get(f"/v2/pricing?carbon_quantity=1&{legacy}", headers=gem))
+    assert (body["price"], body["product"]) == (body["price"], RECORDED_PRODUCT)
+    assert isinstance(body["price"], str)
+    other = client.get("/v2/pricing?carbon_quantity=1&expand=price", headers=gem)
+    assert_error(other, 400, "field_validation_error", "expand")  # only `[]` is the old form
+
+
 # Pricing rules
 
 

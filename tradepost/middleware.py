@@ -154,7 +154,8 @@ class BodyLimit:
 
 
 class CanonicalRequest:
-    """Refuses a target that is not UTF-8 text; lower-cases the body's media type."""
+    """Refuses a target that is not UTF-8 text; lower-cases the body's media type; drops
+    the old offset clients' empty ``expand=[]``."""
 
     def __init__(self, app: ASGIApp, *, routes: AllowedMethods) -> None:
         self.app = app
