@@ -20,6 +20,7 @@ install: $(STAMP)
 ## run: the service on the embedded default (SQLite ./tradepost.db) with a fresh token
 run: install
 	@$(BIN)/tradepost db upgrade
+	@$(BIN)/tradepost products seed
 	@echo "A token for tenant TEN123, user USR456 (send it as 'Authorization: Bearer <token>'):"
 	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
 	$(BIN)/tradepost serve --host 127.0.0.1 --port 8000

@@ -1,4 +1,4 @@
-"""Carbon-offset purchases API v2: ``/v2/pricing``, ``/v2/purchases``, ``/v2/files``."""
+"""Carbon-offset API v2: ``/v2/pricing``, ``/v2/purchases``, ``/v2/files``, ``/v2/products``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 from sqlmodel import Session
 from starlette.responses import Response
 
-from models import offsets
+from models import offset_catalogue as catalogue
+from models import offset_quotes, offsets
 from models.history import snake_case_json
-from models.offsets import OffsetFile, OffsetPurchase, PriceList
+from models.offset_catalogue import OffsetPrice, OffsetProduct
+from models.offset_quotes import PriceList, Quoted
+from models.offsets import OffsetFile, OffsetPurchase
+from models.types import utcnow
 from tradepost import jsonio
 from tradepost.http import (
     base_url,
@@ -30,18 +34,60 @@ from tradepost.http import (
 def _prices() -> PriceList:
     settings = services().settings
     return PriceList(
-        per_tonne=settings.offset_prices,
-        quote_lifetime=timedelta(minutes=settings.offset_quote_minutes),
+        quote_lifetime=timedelta(days=settings.offset_quote_days),
         checkout_url=settings.offset_checkout_url,
     )
 
 
-def _exact_quantity() -> Decimal:
+def _exact_quantity() -> Decimal | None:
     """The query's ``carbon_quantity`` as written, never through a binary float.
 
     The spec's bounds and the strict URI parser (a JSON number only) have checked it.
     """
-    return Decimal(query_param("carbon_quantity") or "")
+    quantity = query_param("carbon_quantity")
+    return None if quantity is None else Decimal(quantity)
+
+
+def price_json(price: OffsetPrice) -> dict[str, Any]:
+    return {
+        "id": price.id,
+        "product": price.product_id,
+        "unit_amount": price.unit_amount,
+        "valid_from": price.valid_from.isoformat(),
+        "valid_until": price.valid_until and price.valid_until.isoformat(),
+        "carbon_unit": price.carbon_unit,
+        "currency": price.currency,
+    }
+
+
+def product_json(
+    product: OffsetProduct, locale: str, prices: list[OffsetPrice] | None = None
+) -> dict[str, Any]:
+    """A product in ``locale``; with ``prices``, the catalogue's full object (files, prices)."""
+    title, description = product.text(locale)
+    body: dict[str, Any] = {"id": product.id, "title": title, "description": description}
+    body.update(product.details)
+    if prices is not None:
+        body["files"] = []
+        body["prices"] = [price_json(price) for price in prices]
+    return body
+
+
+def pricing_json(quoted: Quoted, expand: set[str]) -> dict[str, Any]:
+    quote = quoted.quote
+    payload = {
+        "id": quote.id,
+        "valid_until": quote.valid_until.date().isoformat(),
+        "carbon_quantity": quote.carbon_quantity,
+        "carbon_unit": quote.carbon_unit,
+        "currency": quote.currency,
+        "total": quote.total,
+        "price": price_json(quoted.price) if "price" in expand else quoted.price.id,
+        "product": product_json(quoted.product, "en") if "product" in expand else quote.product_id,
+    }
+    if quote.payment_method == "stripe":
+        payload["payment_link"] = f"{_prices().checkout_url}?t={quote.id}"
+    return payload
 
 
 def file_json(file: OffsetFile) -> dict[str, Any]:
@@ -51,8 +97,9 @@ def file_json(file: OffsetFile) -> dict[str, Any]:
         "filename": file.filename,
         "purpose": file.purpose,
         "size": file.size,
-        "type": "application/pdf",
+        "type": "pdf",
         "download_url": f"{base}/v2/files/{file.id}/content",
+        "notification": None,
     }
 
 
@@ -62,6 +109,20 @@ def _with_files(
     """``find``'s purchase and its files, in one transaction on a database thread."""
     purchase = find(session, *args, **kwargs)
     return purchase, offsets.files_of(session, purchase)
+
+
+def _created_with_files(
+    session: Session, *args: Any, **kwargs: Any
+) -> tuple[OffsetPurchase, bool, list[OffsetFile]]:
+    purchase, created = offsets.create_purchase(session, *args, **kwargs)
+    return purchase, created, offsets.files_of(session, purchase)
+
+
+def _page_with_files(
+    session: Session, *args: Any, **kwargs: Any
+) -> tuple[list[tuple[OffsetPurchase, list[OffsetFile]]], bool]:
+    page, has_more = offsets.list_purchases(session, *args, **kwargs)
+    return [(purchase, offsets.files_of(session, purchase)) for purchase in page], has_more
 
 
 def purchase_json(
@@ -94,40 +155,57 @@ def purchase_json(
     }
 
 
-def _created_with_files(
-    session: Session, *args: Any, **kwargs: Any
-) -> tuple[OffsetPurchase, bool, list[OffsetFile]]:
-    purchase, created = offsets.create_purchase(session, *args, **kwargs)
-    return purchase, created, offsets.files_of(session, purchase)
-
-
-def _page_with_files(
-    session: Session, *args: Any, **kwargs: Any
-) -> tuple[list[tuple[OffsetPurchase, list[OffsetFile]]], bool]:
-    page, has_more = offsets.list_purchases(session, *args, **kwargs)
-    return [(purchase, offsets.files_of(session, purchase)) for purchase in page], has_more
-
-
 async def get_pricing(
-    token_info: dict[str, Any], carbon_unit: str = "tonne", currency: str = "EUR", **_: Any
+    token_info: dict[str, Any],
+    product: str | None = None,
+    fixed_total: int | None = None,
+    carbon_unit: str = "tonne",
+    currency: str = "EUR",
+    payment_method: str = "batch_settlement",
+    payment_link_return_url: str | None = None,
+    expand: list[str] | None = None,
+    **_: Any,
 ) -> Any:
-    quote = await services().db.run_write(
-        offsets.create_quote,
+    quantity = _exact_quantity()
+    quoted = await services().db.run_write(
+        offset_quotes.create_quote,
         principal(token_info),
         _prices(),
-        quantity=_exact_quantity(),
-        unit=carbon_unit,
+        product_id=product,
         currency=currency,
+        unit=carbon_unit,
+        quantity=quantity,
+        fixed_total=fixed_total,
+        payment_method=payment_method,
+        return_url=payment_link_return_url,
     )
-    payload = {
-        "id": quote.id,
-        "valid_until": quote.valid_until,
-        "carbon_quantity": quote.carbon_quantity,
-        "carbon_unit": quote.carbon_unit,
-        "total": quote.total,
-        "currency": quote.currency,
-    }
-    return json_response(payload)
+    return json_response(pricing_json(quoted, set(expand or ())))
+
+
+async def get_products(
+    token_info: dict[str, Any],
+    locale: str = "en",
+    page: int = 1,
+    items: int = 25,
+    category: str | None = None,
+    class_: str | None = None,
+    impact_type: str | None = None,
+) -> Any:
+    found = await services().db.run_read(
+        catalogue.priced_products,
+        utcnow().date(),
+        page=page,
+        items=items,
+        category=category,
+        class_=class_,
+        impact_type=impact_type,
+    )
+    return json_response([product_json(product, locale, prices) for product, prices in found])
+
+
+async def get_product(id_: str, token_info: dict[str, Any], locale: str = "en") -> Any:
+    product, prices = await services().db.run_read(catalogue.priced_product, id_, utcnow().date())
+    return json_response(product_json(product, locale, prices))
 
 
 async def create_purchase(token_info: dict[str, Any]) -> Any:

@@ -8,6 +8,8 @@ from models import (  # noqa: F401
     customers,
     history,
     idempotency,
+    offset_catalogue,
+    offset_quotes,
     offsets,
     rate_limits,
     retailers,

@@ -2,29 +2,26 @@
 
 Rules (also written in openapi.yaml):
 - Everything belongs to one API key's tenant; another tenant's records do not exist (404).
-- A quote prices a quantity at the configured price per tonne, rounded up to the next
-  minor currency unit, and is valid for one purchase until ``valid_until``.
+- A purchase is bought from a quote (``models/offset_quotes.py``) and keeps the product,
+  price, quantity and total it was quoted, whatever the catalogue says later.
 - ``external_reference`` is unique per tenant. Creating with one that exists returns the
   existing purchase when it was made from the same quote (idempotent), else 409.
 - A purchase is looked up by its id or, failing that, by its external reference.
 - Updates are JSON Merge Patches (RFC 7396). Documents are frozen in ``FROZEN`` states;
   metadata stays within ``MAX_METADATA_KEYS`` after the merge (409 otherwise).
 - Only a ``reserved`` purchase can be cancelled, until ``cancellable_until``.
+- ``voided`` (set outside this API) freezes documents like the other terminal states.
 - Each document that is set has one PDF file, rendered again whenever it changes.
 """
 
 from __future__ import annotations
 
-import secrets
-import string
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Index,
     Integer,
@@ -33,14 +30,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.merge_patch import merge_patch
+from models.offset_ids import new_id, surrogate_pk
 from models.offset_pdf import render_document
+from models.offset_quotes import OffsetQuote, PriceList, quote_for_purchase
 from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost import jsonio
@@ -48,38 +46,11 @@ from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flu
 from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
 DOCUMENTS = ("confirmation_document", "certificate_document")
-FROZEN = ("canceled", "refunded", "certificates_retired")
+FROZEN = ("canceled", "refunded", "certificates_retired", "voided")
 MAX_METADATA_KEYS = 50
 CANCELLABLE_FOR = timedelta(days=14)
-TONNES_PER_UNIT = {"tonne": Decimal(1), "kilogram": Decimal("0.001"), "gram": Decimal("0.000001")}
-_ALPHABET = string.ascii_letters + string.digits
 RESOURCE = "offset_purchase"
-
-
-def new_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(16))
-
-
-def _pk() -> Any:
-    return Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    )
-
-
-class OffsetQuote(SQLModel, table=True):
-    __tablename__ = "offset_quotes"
-
-    pk: int | None = _pk()
-    id: str = Field(sa_column=Column(String(80), nullable=False, unique=True))
-    tenant_id: str = Field(max_length=64, index=True)
-    carbon_quantity: Decimal = Field(sa_column=Column(ExactDecimal, nullable=False))
-    carbon_unit: str = Field(max_length=16)
-    currency: str = Field(max_length=3)
-    total: int = Field(sa_column=Column(BigInteger, nullable=False))
-    valid_until: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    used: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
-    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+__all__ = ["OffsetFile", "OffsetPurchase", "OffsetQuote", "PriceList", "new_id"]
 
 
 _VERSION = Column("version", Integer, nullable=False)
@@ -93,10 +64,12 @@ class OffsetPurchase(SQLModel, table=True):
     )
     __mapper_args__ = {"version_id_col": _VERSION}
 
-    pk: int | None = _pk()
+    pk: int | None = surrogate_pk()
     id: str = Field(sa_column=Column(String(80), nullable=False, unique=True))
     tenant_id: str = Field(max_length=64)
     quote_id: str = Field(max_length=80)
+    product_id: str | None = Field(default=None, max_length=80)  # null: bought before products
+    price_id: str | None = Field(default=None, max_length=80)
     external_reference: str | None = Field(default=None, max_length=255)
     state: str = Field(max_length=32)
     payment_method: str = Field(max_length=32)
@@ -139,7 +112,7 @@ class OffsetFile(SQLModel, table=True):
         UniqueConstraint("purchase_id", "purpose", name="uq_offset_files_purchase_purpose"),
     )
 
-    pk: int | None = _pk()
+    pk: int | None = surrogate_pk()
     id: str = Field(sa_column=Column(String(80), nullable=False, unique=True))
     tenant_id: str = Field(max_length=64)
     purchase_id: str = Field(max_length=80)
@@ -149,21 +122,6 @@ class OffsetFile(SQLModel, table=True):
     size: int
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-
-
-@dataclass(frozen=True, slots=True)
-class PriceList:
-    per_tonne: dict[str, int]  # currency -> minor units per tonne
-    quote_lifetime: timedelta
-    checkout_url: str
-
-    def total(self, quantity: Decimal, unit: str, currency: str) -> int:
-        # Exact: the default context rounds products to 28 digits, which could round a
-        # fraction of a cent away before the ceiling (1.000...01 t priced as 1 t).
-        exact = Context(prec=len(quantity.as_tuple().digits) + 40)
-        tonnes = exact.multiply(quantity, TONNES_PER_UNIT[unit])
-        price = exact.multiply(tonnes, Decimal(self.per_tonne[currency]))
-        return int(price.to_integral_value(ROUND_CEILING))
 
 
 def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
@@ -179,65 +137,6 @@ def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
 
 def _record(session: Session, actor: Actor, purchase: OffsetPurchase, before: Any) -> None:
     record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
-
-
-# Quotes
-
-
-def create_quote(
-    session: Session,
-    principal: Principal,
-    prices: PriceList,
-    *,
-    quantity: Decimal,
-    unit: str,
-    currency: str,
-) -> OffsetQuote:
-    if currency not in prices.per_tonne:
-        raise NotFound(f"No price for currency {currency}.", resource=("pricing", currency))
-    now = utcnow()
-    quote = OffsetQuote(
-        id=new_id("pricing_"),
-        tenant_id=principal.tenant_id,
-        carbon_quantity=quantity,
-        carbon_unit=unit,
-        currency=currency,
-        total=prices.total(quantity, unit, currency),
-        valid_until=now + prices.quote_lifetime,
-        created_at=now,
-    )
-    session.add(quote)
-    session.flush()
-    return quote
-
-
-def _claim_quote(session: Session, principal: Principal, quote_id: str) -> OffsetQuote:
-    """Mark the quote used, atomically: of two purchases racing for it, one wins."""
-    quote = session.exec(
-        select(OffsetQuote).where(
-            OffsetQuote.id == quote_id, OffsetQuote.tenant_id == principal.tenant_id
-        )
-    ).first()
-    if quote is None:
-        raise NotFound(f"No pricing found with id {quote_id}.", resource=("pricing", quote_id))
-    if quote.valid_until < utcnow():
-        raise Conflict(
-            "The pricing has expired; get a new one.",
-            code="pricing_expired",
-            resource=("pricing", quote_id),
-        )
-    claimed = session.execute(
-        update(OffsetQuote)
-        .where(OffsetQuote.pk == quote.pk, OffsetQuote.used == False)  # type: ignore[arg-type]  # noqa: E712
-        .values(used=True)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(
-            "The pricing has already been used for a purchase.",
-            code="pricing_used",
-            resource=("pricing", quote_id),
-        )
-    return quote
 
 
 # Purchases
@@ -258,19 +157,15 @@ def create_purchase(
         existing = _by_reference(session, principal, reference)
         if existing is not None:
             return _replay(existing, values["pricing"]), False
-    try:
-        quote = _claim_quote(session, principal, values["pricing"])
-    except Conflict:  # a concurrent create with this reference may have used the quote
-        existing = _by_reference(session, principal, reference) if reference else None
-        if existing is None:
-            raise
-        return _replay(existing, values["pricing"]), False
+    quote = quote_for_purchase(session, principal, prices, values["pricing"])
     now = utcnow()
-    method = values.get("payment_method", "batch_settlement")
+    method = values.get("payment_method") or quote.payment_method
     purchase = OffsetPurchase(
         id=new_id("purchase_"),
         tenant_id=principal.tenant_id,
         quote_id=quote.id,
+        product_id=quote.product_id,
+        price_id=quote.price_id,
         external_reference=reference,
         state="reserved" if method == "batch_settlement" else "payment_initiated",
         payment_method=method,
@@ -279,7 +174,7 @@ def create_purchase(
         total=quote.total,
         currency=quote.currency,
         metadata_json=jsonio.dumps(merge_patch({}, values.get("metadata") or {})).decode(),
-        return_url=values.get("return_url"),
+        return_url=values.get("return_url") or quote.return_url,
         cancellable_until=now + CANCELLABLE_FOR,
         created_at=now,
         updated_at=now,

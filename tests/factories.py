@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlmodel import select
 
-from models import offsets, strategies, trades
+from models import offset_catalogue, offset_quotes, offsets, strategies, trades
 from models import retailers as retailer_rows
 from models.customers import Customer, create_customer
-from models.offsets import OffsetPurchase, OffsetQuote, PriceList
+from models.offset_catalogue import OffsetProduct
+from models.offset_quotes import OffsetQuote, PriceList
+from models.offsets import OffsetPurchase
 from models.strategies import StrategyPurchase
 from models.tokens import Principal
 from models.trades import Trade, TradeContext
@@ -97,10 +99,41 @@ def load_strategy_purchase(db: Database, purchase_id: str) -> StrategyPurchase:
 
 
 PRICES = PriceList(
-    per_tonne={"EUR": 1500, "USD": 1650},
-    quote_lifetime=timedelta(minutes=15),
-    checkout_url="https://checkout.example.com/pay",
+    quote_lifetime=timedelta(days=14), checkout_url="https://checkout.example.com/pay"
 )
+TEST_PRODUCT = "product_test1"
+
+
+def make_product(
+    db: Database,
+    product_id: str = TEST_PRODUCT,
+    prices: dict[str, int] | None = None,
+    *,
+    default: bool = True,
+    **values: Any,
+) -> OffsetProduct:
+    """A catalogue product (the default one unless told) priced per tonne in cents."""
+    with db.write() as session:
+        product = offset_catalogue.create_product(
+            session,
+            product_id=product_id,
+            title=values.pop("title", "Test forest project"),
+            description=values.pop("description", "Protects a test forest."),
+            default=default,
+            **values,
+        )
+        for currency, amount in (prices or {"EUR": 1500, "USD": 1650}).items():
+            offset_catalogue.add_price(
+                session, product_id=product_id, currency=currency, unit_amount=amount
+            )
+        return product
+
+
+def _ensure_test_product(db: Database) -> None:
+    with db.read() as session:
+        exists = offset_catalogue.find_product(session, TEST_PRODUCT) is not None
+    if not exists:
+        make_product(db)
 
 
 def client_principal(tenant: str) -> Principal:
@@ -110,15 +143,17 @@ def client_principal(tenant: str) -> Principal:
 def make_quote(
     db: Database, tenant: str = "CLIENT1", quantity: str = "42", unit: str = "tonne"
 ) -> OffsetQuote:
+    _ensure_test_product(db)
     with db.write() as session:
-        return offsets.create_quote(
+        return offset_quotes.create_quote(
             session,
             client_principal(tenant),
             PRICES,
+            product_id=TEST_PRODUCT,
             quantity=Decimal(quantity),
             unit=unit,
             currency="EUR",
-        )
+        ).quote
 
 
 def make_offset_purchase(db: Database, tenant: str = "CLIENT1", **values: Any) -> OffsetPurchase:

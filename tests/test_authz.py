@@ -15,7 +15,8 @@ surfaces that takes an id. The statuses are the documents' own:
   purchases, files and quotes do not exist (404, openapi.yaml ``OffsetNotFound``), whether
   a purchase is named by its id or by its external reference, in the path, as a page
   cursor (``starting_after``) or, for a quote, in the body of ``createPurchase``. Another
-  token of the same client is the same API key: its read is allowed, kept as a row.
+  token of the same client is the same API key: its read is allowed, kept as a row. The
+  product catalogue is shared by every client: reading a product is allowed, kept as a row.
 
 Every row also checks the error format of the surface and that no row of any table changed.
 """
@@ -266,6 +267,14 @@ ATTEMPTS += [
             ("", {"pricing": "{quote}"}),
             (" and reference", {"pricing": "{quote}", "external_reference": "{ref}"}),
         ]
+    ),
+    Attempt(
+        "getProduct",
+        "another client (the catalogue is the seller's, shared by every API key)",
+        "GET",
+        lambda w: f"/v2/products/{w.product_id}",
+        _bearer("CLIENTB"),
+        200,
     ),
     Attempt(
         "getPurchase",

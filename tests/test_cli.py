@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from models import idempotency
+from models import idempotency, offset_catalogue
 from models.tokens import Principal, find_token, hash_token
 from tradepost.cli import main
 from tradepost.db import Database
@@ -207,6 +207,7 @@ def test_every_command_has_help(cli: Any) -> None:
         ("strategies", "set"),
         ("tenants", "list"),
         ("idempotency", "purge"),
+        ("products", "price"),
     ):
         code, out, _ = cli(*command, "--help")
         assert code == 0
@@ -224,3 +225,64 @@ def test_idempotency_purge_deletes_expired_keys(cli: Any, db: Database) -> None:
         )
     code, out, _ = cli("idempotency", "purge")
     assert (code, out.strip()) == (0, "purged 1 expired idempotency keys")
+
+
+def test_products_manage_the_offset_catalogue(cli: Any, db: Database) -> None:
+    assert cli("products", "seed")[1] == "added 2 example products\n"
+    assert cli("products", "seed")[1] == "the catalogue has products already\n"
+    code, out, _ = cli(
+        "products",
+        "create",
+        "--id",
+        "product_026c41",
+        "--title",
+        "Water filters in Guatemala",
+        "--description",
+        "Clean water without boiling.",
+        "--country",
+        "GT",
+        "--sdg",
+        "6",
+        "--category",
+        "clean_water:Clean Water",
+        "--default",
+    )
+    assert (code, out) == (0, "product_026c41\n")
+    assert (
+        cli("products", "create", "--id", "product_026c41", "--title", "t", "--description", "d")[0]
+        == 1
+    )  # the id is taken
+    code, out, _ = cli(
+        "products", "price", "product_026c41", "--currency", "EUR", "--unit-amount", "1231"
+    )
+    assert code == 0
+    assert out.startswith("price_")
+    code, _, err = cli(
+        "products", "price", "product_nope", "--currency", "EUR", "--unit-amount", "1"
+    )
+    assert (code, err) == (1, "No product found with id product_nope.\n")
+    ended = ("--valid-from", "2025-02-01", "--valid-until", "2025-01-01")
+    assert (
+        cli(
+            "products", "price", "product_026c41", "--currency", "EUR", "--unit-amount", "9", *ended
+        )[0]
+        == 1
+    )
+    assert (
+        cli("products", "price", "product_026c41", "--currency", "eur", "--unit-amount", "9")[0]
+        == 2
+    )
+    translated = ("--locale", "de", "--title", "Wasserfilter", "--description", "Sauberes Wasser.")
+    assert cli("products", "translate", "product_026c41", *translated)[0] == 0
+    code, out, _ = cli("products", "list")
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
+    assert rows.keys() == {"product_example1", "product_example2", "product_026c41"}
+    assert rows["product_026c41"][1] == "yes"  # --default took it from the example
+    assert rows["product_example1"][1] == "-"
+    assert "EUR 1231/tonne" in rows["product_026c41"][3]
+    with db.read() as session:
+        product = offset_catalogue.get_product(session, "product_026c41")
+    assert product.text("de") == ("Wasserfilter", "Sauberes Wasser.")
+    assert product.details["categories"] == [{"code": "clean_water", "title": "Clean Water"}]
+    assert cli("products", "remove", "product_example2")[0] == 0
+    assert cli("products", "remove", "product_example2")[0] == 1

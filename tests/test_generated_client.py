@@ -108,6 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     tmp = tmp_path_factory.mktemp("server")
     database = f"sqlite:///{tmp / 'client.db'}"
     cli(database, "db", "upgrade")
+    cli(database, "products", "seed")
     token = cli(database, "tokens", "create", "--tenant", "TEN123", "--user", "USR456")
     cli(
         database,

@@ -228,6 +228,8 @@ READS: dict[str, Callable[[World], str]] = {
     "getPurchase": lambda w: f"/v2/purchases/{w.offset_purchase_id}",
     "cancelPurchase": lambda w: f"/v2/purchases/{w.offset_purchase_id}/cancel",
     "getFile": lambda w: f"/v2/files/{w.offset_file_id}",
+    "getProducts": lambda w: "/v2/products?locale=en",
+    "getProduct": lambda w: f"/v2/products/{w.product_id}?locale=en",
     "downloadFile": lambda w: f"/v2/files/{w.offset_file_id}/content",
 }
 # Whose headers a read is sent with: the owner's, from that surface's writes.
@@ -255,6 +257,9 @@ NAMES_A_USER = {
     ("listStrategies", "retailer_id"): 400,
     ("acceptTrade", "buyerId"): 403,
 }
+# A quote's product and currency name a catalogue price: none is 400 no_price_found, as the
+# real API answers (openapi.yaml getPricing).
+NAMES_A_PRICE = {("getPricing", "product"): 400, ("getPricing", "currency"): 400}
 # The safe-write headers (tests/test_safe_writes.py has their own tests): a well-formed
 # If-Match that names no version is 412; a well-formed If-None-Match that matches nothing
 # reads normally; a well-formed Idempotency-Key is just a new key, and the create succeeds.
@@ -309,6 +314,8 @@ def expected_status(op: Operation, parameter: dict[str, Any], value: str) -> int
         return 400
     if (op.operation_id, parameter["name"]) in NAMES_A_USER:
         return NAMES_A_USER[op.operation_id, parameter["name"]]
+    if (op.operation_id, parameter["name"]) in NAMES_A_PRICE:
+        return NAMES_A_PRICE[op.operation_id, parameter["name"]]
     if parameter["in"] == "header" and parameter["name"] in SAFE_WRITE_HEADERS:
         return SAFE_WRITE_HEADERS[parameter["name"]]
     if parameter["in"] == "query" and not names_a_record(parameter):

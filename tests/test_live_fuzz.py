@@ -66,8 +66,10 @@ def covered_links(ndjson: Path) -> set[tuple[str, str, str]]:
 
 
 def prepare(database_url: str) -> str:
-    """Migrate, mint a token and create the spec's login customer; return the token."""
+    """Migrate, seed the example products, mint a token and create the spec's login
+    customer; return the token."""
     cli(database_url, "db", "upgrade")
+    cli(database_url, "products", "seed")  # as `make run` does: something to price and buy
     token = cli(database_url, "tokens", "create", "--tenant", "TEN123")
     cli(
         database_url,

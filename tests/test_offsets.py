@@ -12,10 +12,18 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from models.merge_patch import merge_patch
-from models.offsets import OffsetFile, OffsetPurchase, OffsetQuote
+from models.offset_catalogue import add_price
+from models.offset_quotes import OffsetQuote
+from models.offsets import OffsetFile, OffsetPurchase
 from models.types import utcnow
 from tests.conftest import TokenFactory
-from tests.factories import load_offset_purchase, make_offset_purchase, make_quote
+from tests.factories import (
+    TEST_PRODUCT,
+    load_offset_purchase,
+    make_offset_purchase,
+    make_product,
+    make_quote,
+)
 from tradepost.db import Database
 
 # The document's request example, byte for byte.
@@ -54,6 +62,12 @@ def token(make_token: TokenFactory) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def catalogue(db: Database) -> None:
+    """The default product, at 15.00 EUR and 16.50 USD per tonne."""
+    make_product(db)
 
 
 @pytest.fixture
@@ -99,7 +113,8 @@ def test_document_example_works_verbatim(client: Any, db: Database, auth: dict[s
     }
     for file in body["files"]:
         assert file["id"].startswith("file_")
-        assert file["type"] == "application/pdf"
+        assert file["type"] == "pdf"
+        assert file["notification"] is None
         assert file["download_url"].endswith(f"/v2/files/{file['id']}/content")
     stored = load_offset_purchase(db, purchase.id)
     assert stored.document("certificate_document")["flags"] == ["with_attribution"]  # type: ignore[index]
@@ -396,7 +411,13 @@ def test_metadata_merge_may_not_exceed_fifty_keys(
     ],
 )
 def test_pricing_totals_are_exact_minor_units(
-    client: Any, auth: dict[str, str], quantity: str, unit: str, currency: str, total: int
+    client: Any,
+    auth: dict[str, str],
+    catalogue: None,
+    quantity: str,
+    unit: str,
+    currency: str,
+    total: int,
 ) -> None:
     response = client.get(
         "/v2/pricing",
@@ -412,26 +433,19 @@ def test_pricing_totals_are_exact_minor_units(
     assert REQUEST_ID.match(response.headers["squake-request-id"])
 
 
-def test_pricing_rejects_bad_quantities(client: Any, auth: dict[str, str]) -> None:
+def test_pricing_rejects_bad_quantities(client: Any, auth: dict[str, str], catalogue: None) -> None:
     for quantity in ("0", "-1", "abc", "1000001"):
         response = client.get("/v2/pricing", params={"carbon_quantity": quantity}, headers=auth)
         assert_error(response, 400, "field_validation_error", "carbon_quantity")
 
 
-def test_unpriced_currency_is_not_found(
-    make_token: TokenFactory, settings: Any, tmp_path: Any
+def test_a_currency_without_a_price_is_no_price_found(
+    client: Any, auth: dict[str, str], catalogue: None
 ) -> None:
-    from tradepost.app import create_app
-
-    settings.offset_prices = {"EUR": 1500}
-    with create_app(settings).test_client() as client:
-        token = make_token("CLIENT1")
-        response = client.get(
-            "/v2/pricing",
-            params={"carbon_quantity": "1", "currency": "USD"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert_error(response, 404, "not_found")
+    response = client.get(
+        "/v2/pricing", params={"carbon_quantity": "1", "currency": "GBP"}, headers=auth
+    )
+    assert_error(response, 400, "no_price_found")
 
 
 # Create
@@ -491,22 +505,30 @@ def test_quote_rules(client: Any, db: Database, auth: dict[str, str]) -> None:
         client.post("/v2/purchases", json={"pricing": foreign.id}, headers=auth), 404, "not_found"
     )
     quote = make_quote(db)
-    assert client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth).status_code == 201
-    used = client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth)
-    assert_error(used, 409, "pricing_used")
-    expired = make_quote(db)
-    with db.write() as session:
+    first = client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth)
+    again = client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth)
+    assert (first.status_code, again.status_code) == (201, 201)  # one quote, two purchases
+    assert first.json()["id"] != again.json()["id"]
+    with db.write() as session:  # past valid_until, but the price is still current
         session.execute(
             update(OffsetQuote)
-            .where(OffsetQuote.id == expired.id)  # type: ignore[arg-type]
+            .where(OffsetQuote.id == quote.id)  # type: ignore[arg-type]
             .values(valid_until=utcnow() - timedelta(seconds=1))
         )
+    late = client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth)
+    assert late.status_code == 201, late.text
+    with db.write() as session:  # a new price supersedes the quoted one from today
+        add_price(session, product_id=TEST_PRODUCT, currency="EUR", unit_amount=1600)
     assert_error(
-        client.post("/v2/purchases", json={"pricing": expired.id}, headers=auth),
+        client.post("/v2/purchases", json={"pricing": quote.id}, headers=auth),
         409,
         "pricing_expired",
     )
-    assert count(db, OffsetPurchase) == 1
+    assert count(db, OffsetPurchase) == 3
+    fresh = make_quote(db)
+    assert fresh.total == 42 * 1600
+    kept = load_offset_purchase(db, first.json()["id"])  # a purchase keeps its quoted price
+    assert (kept.total, kept.price_id) == (63000, quote.price_id)
 
 
 def test_create_with_an_existing_external_reference_is_idempotent(
@@ -526,10 +548,8 @@ def test_create_with_an_existing_external_reference_is_idempotent(
     )
     assert_error(clash, 409, "external_reference_taken")
     assert count(db, OffsetPurchase) == 1
-    with db.read() as session:
-        assert not session.exec(
-            select(OffsetQuote.used).where(OffsetQuote.id == other_quote.id)
-        ).one()
+    other = {"pricing": other_quote.id, "external_reference": "order-10"}
+    assert client.post("/v2/purchases", json=other, headers=auth).status_code == 201
 
 
 # Cancel
@@ -602,7 +622,7 @@ def test_file_metadata_and_pdf_download(client: Any, db: Database, auth: dict[st
     assert file.status_code == 200
     meta = file.json()
     assert meta["purpose"] == "certificate_document"
-    assert meta["type"] == "application/pdf"
+    assert meta["type"] == "pdf"
     download = client.get(meta["download_url"].removeprefix("http://testserver"), headers=auth)
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/pdf"
@@ -683,11 +703,11 @@ def test_every_response_has_a_request_id_and_errors_use_the_documented_shape(
     client: Any, db: Database, auth: dict[str, str]
 ) -> None:
     purchase = make_offset_purchase(db)
-    assert_error(client.get(f"/v2/purchases/{purchase.id}"), 401, "unauthorized")
+    assert_error(client.get(f"/v2/purchases/{purchase.id}"), 401, "not_authorized")
     assert_error(
         client.get(f"/v2/purchases/{purchase.id}", headers={"Authorization": "Bearer nope"}),
         401,
-        "unauthorized",
+        "not_authorized",
     )
     assert_error(
         client.patch(
@@ -821,7 +841,9 @@ def test_a_refused_update_writes_no_history(
     assert purchase.version == 1
 
 
-def test_pricing_is_exact_beyond_28_digits(client: Any, auth: dict[str, str]) -> None:
+def test_pricing_is_exact_beyond_28_digits(
+    client: Any, auth: dict[str, str], catalogue: None
+) -> None:
     """Totals were rounded to 28 digits before the ceiling, and quantities echoed rounded."""
     response = client.get(
         "/v2/pricing?carbon_quantity=1.0000000000000000000000000001", headers=auth
@@ -832,7 +854,9 @@ def test_pricing_is_exact_beyond_28_digits(client: Any, auth: dict[str, str]) ->
 
 
 @pytest.mark.parametrize("quantity", ["%2042", "1_000", "%EF%BC%94%EF%BC%92", "NaN", "0x10"])
-def test_quantities_are_json_numbers(client: Any, auth: dict[str, str], quantity: str) -> None:
+def test_quantities_are_json_numbers(
+    client: Any, auth: dict[str, str], catalogue: None, quantity: str
+) -> None:
     response = client.get(f"/v2/pricing?carbon_quantity={quantity}", headers=auth)
     assert_error(response, 400, "field_validation_error", "carbon_quantity")
 
@@ -846,3 +870,22 @@ def test_a_foreign_request_id_is_not_echoed_as_a_squake_id(
     own = "req_0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
     echoed = client.get("/v2/purchases", headers={**auth, "X-Request-Id": own})
     assert echoed.headers["squake-request-id"] == own
+
+
+def test_a_voided_purchase_reads_as_voided_with_frozen_documents(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    """``voided`` is set outside the API (settlement); the API shows it and respects it."""
+    purchase = make_offset_purchase(db, external_reference="void-1")
+    with db.write() as session:
+        session.execute(
+            update(OffsetPurchase)
+            .where(OffsetPurchase.id == purchase.id)  # type: ignore[arg-type]
+            .values(state="voided")
+        )
+    assert client.get("/v2/purchases/void-1", headers=auth).json()["state"] == "voided"
+    frozen = client.patch(
+        "/v2/purchases/void-1", json={"confirmation_document": {"full_name": "X"}}, headers=auth
+    )
+    assert_error(frozen, 409, "documents_frozen")
+    assert_error(client.post("/v2/purchases/void-1/cancel", headers=auth), 409, "not_cancellable")

@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 
 from models import idempotency, retailers
 from models.history import ChangeEntry
+from models.offset_catalogue import seed_examples
 from models.strategies import StrategyPurchase
 from models.tokens import find_token, hash_token, mint_token
 from models.trades import Trade
@@ -575,6 +576,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     with database.write() as session:
         token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
         retailers.add_retailer(session, tenant_id="TEN123", user_id="USR456", retailer_id="123")
+        seed_examples(session)  # the offset race buys from the example catalogue
     database.dispose()
     with ExitStack() as stack:
         started = [

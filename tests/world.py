@@ -4,7 +4,8 @@
 first tenant owns one trade, one Strategies purchase (alice, a customer of retailer 123,
 as is CUSTB's bob) and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
-holds an unused quote, for its legitimate ``createPurchase``.
+holds an unused quote, for its legitimate ``createPurchase``; the product catalogue (one
+default product) is shared by every client.
 ``WRITES`` says, for each write operation, how to reach it legitimately (in an order in
 which all of them succeed one after the other on one world); each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
@@ -20,6 +21,7 @@ from typing import Any
 from models import offsets
 from models.tokens import mint_token
 from tests.factories import (
+    TEST_PRODUCT,
     make_customer,
     make_offset_purchase,
     make_quote,
@@ -42,7 +44,8 @@ class World:
     offset_reference: str  # its external_reference, which addresses it too
     offset_file_id: str  # its certificate's file
     other_offset_purchase_id: str  # CLIENTB's
-    quote_id: str  # CLIENTA's unused quote, for the legitimate createPurchase
+    quote_id: str  # CLIENTA's quote, for the legitimate createPurchase
+    product_id: str  # the catalogue's (default) product, the same for every client
 
 
 OFFSET_REFERENCE = "order-CLIENTA-0001"
@@ -99,6 +102,7 @@ def build_world(db: Database) -> World:
         offset_file.id,
         other_offset.id,
         quote.id,
+        TEST_PRODUCT,
     )
 
 

@@ -15,11 +15,13 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from models import offset_catalogue as catalogue
 from models import retailers, strategy_configs
 from models.customers import create_customer, list_customers
 from models.idempotency import purge_expired
@@ -28,6 +30,7 @@ from models.tokens import Principal, list_tokens, mint_token, revoke_token
 from models.types import utcnow
 from tradepost import jsonio, migrate
 from tradepost.db import Database, create_db_engine
+from tradepost.errors import ApiError
 from tradepost.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -251,6 +254,160 @@ def cmd_idempotency_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _code_title(value: str) -> dict[str, str]:
+    code, separator, title = value.partition(":")
+    if not separator or not code or not title:
+        raise argparse.ArgumentTypeError(f"{value!r} is not CODE:Title")
+    return {"code": code, "title": title}
+
+
+def _currency(value: str) -> str:
+    if not re.match(r"^[A-Z]{3}$", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 4217 code such as EUR")
+    return value
+
+
+def cmd_products_seed(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.write() as session:
+        added = catalogue.seed_examples(session)
+    print(f"added {added} example products" if added else "the catalogue has products already")
+    return 0
+
+
+def cmd_products_list(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.read() as session:
+        products = catalogue.list_products(session, items=10**6)
+        prices = {p.id: catalogue.all_prices(session, p.id) for p in products}
+    print("id\tdefault\ttitle\tprices (id currency amount/unit from..until)")
+    for product in products:
+        listed = ", ".join(
+            f"{p.id} {p.currency} {p.unit_amount}/{p.carbon_unit} "
+            f"{p.valid_from}..{p.valid_until or ''}"
+            for p in prices[product.id]
+        )
+        default = "yes" if product.is_default else "-"
+        print(f"{product.id}\t{default}\t{product.title}\t{listed or '-'}")
+    return 0
+
+
+def cmd_products_create(args: argparse.Namespace) -> int:
+    details = {
+        "locations": [{"country": c, "sub_region": None, "region": None} for c in args.country],
+        "certifications": args.certification,
+        "sdgs": args.sdg,
+        "categories": args.category,
+        "impact_types": args.impact_type,
+        "classes": args.class_,
+    }
+    with _database(args) as db:
+        try:
+            with db.write() as session:
+                product = catalogue.create_product(
+                    session,
+                    product_id=args.id,
+                    title=args.title,
+                    description=args.description,
+                    details=details,
+                    default=args.default,
+                )
+        except IntegrityError:
+            print(f"a product with id {args.id} exists", file=sys.stderr)
+            return 1
+    print(product.id)
+    return 0
+
+
+def cmd_products_price(args: argparse.Namespace) -> int:
+    with _database(args) as db:
+        try:
+            with db.write() as session:
+                price = catalogue.add_price(
+                    session,
+                    product_id=args.product,
+                    currency=args.currency,
+                    unit_amount=args.unit_amount,
+                    carbon_unit=args.carbon_unit,
+                    valid_from=args.valid_from,
+                    valid_until=args.valid_until,
+                )
+        except ApiError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+    print(price.id)
+    return 0
+
+
+def cmd_products_translate(args: argparse.Namespace) -> int:
+    with _database(args) as db:
+        try:
+            with db.write() as session:
+                catalogue.translate_product(
+                    session,
+                    args.product,
+                    locale=args.locale,
+                    title=args.title,
+                    description=args.description,
+                )
+        except ApiError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+    print(f"{args.product} translated to {args.locale}")
+    return 0
+
+
+def cmd_products_remove(args: argparse.Namespace) -> int:
+    with _database(args) as db, db.write() as session:
+        removed = catalogue.remove_product(session, args.product)
+    if not removed:
+        print(f"no product with id {args.product}", file=sys.stderr)
+        return 1
+    print(f"removed {args.product} and its prices (purchases keep what they were quoted)")
+    return 0
+
+
+def _add_products_parser(commands: Any) -> None:
+    products = commands.add_parser(
+        "products", help="the carbon-offset product catalogue and its prices"
+    ).add_subparsers(dest="products_command", required=True)
+    products.add_parser(
+        "seed", help="add the example products when the catalogue is empty"
+    ).set_defaults(func=cmd_products_seed)
+    products.add_parser("list", help="every product with all its prices").set_defaults(
+        func=cmd_products_list
+    )
+    create = products.add_parser("create", help="add a product; prints its id")
+    create.add_argument("--id", type=_identifier, help="default: product_<random>")
+    create.add_argument("--title", required=True)
+    create.add_argument("--description", required=True)
+    create.add_argument("--country", action="append", default=[], help="ISO code, repeatable")
+    create.add_argument("--certification", action="append", default=[])
+    create.add_argument("--sdg", action="append", default=[], type=int)
+    create.add_argument("--category", action="append", default=[], type=_code_title)
+    create.add_argument("--impact-type", action="append", default=[], type=_code_title)
+    create.add_argument("--class", dest="class_", action="append", default=[], type=_code_title)
+    create.add_argument("--default", action="store_true", help="priced when none is named")
+    create.set_defaults(func=cmd_products_create)
+    price = products.add_parser(
+        "price", help="add a price (supersedes the current one from --valid-from)"
+    )
+    price.add_argument("product")
+    price.add_argument("--currency", required=True, type=_currency)
+    price.add_argument("--unit-amount", required=True, type=_positive, help="minor units")
+    price.add_argument("--carbon-unit", default="tonne", choices=["tonne", "kilogram", "gram"])
+    price.add_argument("--valid-from", type=date.fromisoformat, help="YYYY-MM-DD; today")
+    price.add_argument("--valid-until", type=date.fromisoformat, help="exclusive; open-ended")
+    price.set_defaults(func=cmd_products_price)
+    translate = products.add_parser("translate", help="title and description in a locale")
+    translate.add_argument("product")
+    translate.add_argument("--locale", required=True, choices=catalogue.LOCALES)
+    translate.add_argument("--title", required=True)
+    translate.add_argument("--description", required=True)
+    translate.set_defaults(func=cmd_products_translate)
+    remove = products.add_parser("remove", help="delete a product and its prices")
+    remove.add_argument("product")
+    remove.set_defaults(func=cmd_products_remove)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
@@ -345,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser(
         "purge", help="delete expired keys (the service also does it now and then)"
     ).set_defaults(func=cmd_idempotency_purge)
+    _add_products_parser(commands)
     return parser
 
 

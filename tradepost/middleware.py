@@ -54,7 +54,9 @@ class RequestLog:
         )
         ctx = context.start(scope, request_id)
         extensions = scope.setdefault("extensions", {})
-        header = (surface.request_id_header.lower().encode(), request_id.encode())
+        headers = [(surface.request_id_header.lower().encode(), request_id.encode())]
+        if surface is OFFSETS:  # the real API repeats its SQUAKE-Request-Id as X-Request-Id
+            headers.append((b"x-request-id", request_id.encode()))
         status = 500
         started = time.perf_counter()
 
@@ -62,7 +64,7 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         try:

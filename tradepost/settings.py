@@ -44,18 +44,17 @@ class Settings(BaseSettings):
         gt=0,
         description="Larger request bodies get 413; a year of strategy outputs is ~48 MB.",
     )
-    offset_prices: dict[str, int] = Field(
-        default={"EUR": 1500, "USD": 1650, "GBP": 1300, "CHF": 1450},
-        description="The carbon-offset price list: minor currency units per tonne, as JSON "
-        '(e.g. {"EUR": 1500}); a currency left out cannot be quoted (404).',
-    )
-    offset_quote_minutes: float = Field(
-        default=15.0, gt=0, description="How long a carbon-offset price quote stays valid."
+    offset_quote_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="How long a carbon-offset price quote is valid (`valid_until`); after "
+        "that it is still accepted while its price is unchanged. Prices are in the product "
+        "catalogue (`tradepost products ...`).",
     )
     offset_checkout_url: str = Field(
         default="https://checkout.example.com/pay",
-        description="The payment page a `stripe` offset purchase links to "
-        "(`checkout_page.url`, with `?purchase=<id>`).",
+        description="The payment page of `stripe` offset quotes and purchases "
+        "(`payment_link` with `?t=<pricing id>`, `checkout_page.url` with `?purchase=<id>`).",
     )
     validate_responses: bool = Field(
         default=False, description="Check every response body against openapi.yaml."

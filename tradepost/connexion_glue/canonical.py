@@ -12,6 +12,9 @@ before routing.
   the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
   validation and reached the handler without a body (a 500). It is lower-cased here.
   Pinned by tests/test_sharp_edges.py (media type case on every write).
+- The carbon-offset API's official client before 0.5.1 sent an empty ``expand[]`` array
+  as ``expand=[]`` (a literal ``[]``); on ``/v2/`` that pair is dropped (no parameter).
+  Pinned by tests/test_offsets*.py (both escape spellings).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tradepost.connexion_glue.routing import AllowedMethods
 from tradepost.errors import FieldError, InvalidRequest, MethodNotAllowed
+from tradepost.surfaces import OFFSETS, surface_for
 
 
 class CanonicalRequest:
@@ -44,6 +48,9 @@ class CanonicalRequest:
                     else f"The request {problem.location} is not UTF-8 text.",
                     fields=[problem],
                 )
+            query = scope.get("query_string", b"")
+            if b"expand=" in query and surface_for(scope["path"]) is OFFSETS:
+                scope["query_string"] = _without_empty_expand(query)
             headers = scope["headers"]
             for index, (name, value) in enumerate(headers):
                 if name == b"content-type" and (canonical := _lower_media_type(value)) != value:
@@ -76,6 +83,13 @@ def _query_problem(query: bytes) -> FieldError | None:
             shown = raw_name.decode("utf-8", "replace")[:50] if _is_text(raw_name) else ""
             return FieldError("query", shown, "is not UTF-8 text once percent-decoded")
     return None
+
+
+def _without_empty_expand(query: bytes) -> bytes:
+    pairs = query.split(b"&")
+    return b"&".join(
+        p for p in pairs if p not in (b"expand=%5B%5D", b"expand=%5b%5d", b"expand=[]")
+    )
 
 
 def _plain(data: bytes) -> bool:

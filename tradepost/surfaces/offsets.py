@@ -10,14 +10,22 @@ from typing import Any
 
 from connexion.lifecycle import ConnexionResponse
 
-from tradepost.errors import ApiError
+from tradepost.errors import ApiError, InvalidRequest
 from tradepost.surfaces.render import error_response
 
-_CODES = {400: "field_validation_error", 401: "unauthorized"}
+
+def _code(error: ApiError) -> str:
+    """The documented codes: ``field_validation_error`` for invalid input (a domain rule's
+    own code, e.g. ``no_price_found``, stays), ``not_authorized`` for any bad API key."""
+    if error.status == 401:
+        return "not_authorized"
+    if error.status == 400 and error.error_code == InvalidRequest.code:
+        return "field_validation_error"
+    return error.error_code
 
 
 def render_error(error: ApiError, request_id: str) -> ConnexionResponse:
-    code = _CODES.get(error.status, error.error_code)
+    code = _code(error)
     source_model, source_id = error.resource or (None, None)
     items: list[dict[str, Any]] = [
         {
