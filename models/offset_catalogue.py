@@ -302,7 +302,7 @@ def priced_product(
 
 
 def priced_products(
-    session: Session, on: date, **filters: Any
+    session: Session, /, on: date, **filters: Any
 ) -> list[tuple[OffsetProduct, list[OffsetPrice]]]:
     """One page of products (``list_products``' filters), each with its current prices."""
     products = list_products(session, **filters)
