@@ -121,7 +121,14 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, auto_migrate=False, validate_responses=True)
+    # In-process apps deliver no webhooks (tests/test_webhooks.py runs real workers), so
+    # no thread changes rows behind a test's snapshot.
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        validate_responses=True,
+        webhooks_worker=False,
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from tradepost import migrate
+from tradepost import migrate, webhooks
 from tradepost.auth import TokenVerifier
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError, from_exception
@@ -69,9 +69,12 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         # under load pauses for microseconds instead of a tenth of a second.
         gc.collect()
         gc.freeze()
+        worker = webhooks.start_worker(services.db, settings) if settings.webhooks_worker else None
         try:
             yield {"services": services}
         finally:
+            if worker is not None:
+                await worker.stop()
             services.db.dispose()
             gc.unfreeze()  # an app started again in this process (tests) frees the old one
 
