@@ -29,6 +29,8 @@ from sqlmodel import Session, col, func, select
 
 from models.webhooks import DELIVERED, FAILED, PENDING, Webhook, WebhookDelivery
 
+MAX_WEBHOOKS_PER_CLAIM = 500
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -69,7 +71,7 @@ def claim_due(
         .where(_due(now))
         .group_by(WebhookDelivery.webhook_id)
         .order_by(func.min(WebhookDelivery.pk))
-        .limit(limit)
+        .limit(MAX_WEBHOOKS_PER_CLAIM)  # more than ``limit``: some may be at their limit
     ).all()
     claims: list[Claim] = []
     token = secrets.token_hex(16)

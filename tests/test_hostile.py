@@ -219,6 +219,7 @@ READS: dict[str, Callable[[World], str]] = {
     "cancelPurchase": lambda w: f"/v2/purchases/{w.offset_purchase_id}/cancel",
     "getFile": lambda w: f"/v2/files/{w.offset_file_id}",
     "downloadFile": lambda w: f"/v2/files/{w.offset_file_id}/content",
+    "deleteWebhook": lambda w: f"/v2/webhooks/{w.webhook_id}",
 }
 # Whose headers a read is sent with: the owner's, from that surface's writes.
 OWNER = {

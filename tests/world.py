@@ -3,7 +3,8 @@
 ``World`` is what the authorization, hostile-input and sharp-edge matrices act on: the
 first tenant owns one trade, one Strategies purchase and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
-holds an unused quote, for its legitimate ``createPurchase``.
+holds an unused quote, for its legitimate ``createPurchase``; CLIENTA and CLIENTB have a
+webhook each.
 ``WRITES`` says, for each write operation, how to reach it legitimately; each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
 is a function of the world (a purchase is created from a quote the world holds).
@@ -15,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models import offsets
+from models import offsets, webhooks
 from models.tokens import mint_token
 from tests.factories import (
+    client_principal,
     make_customer,
     make_offset_purchase,
     make_quote,
@@ -41,6 +43,8 @@ class World:
     offset_file_id: str  # its certificate's file
     other_offset_purchase_id: str  # CLIENTB's
     quote_id: str  # CLIENTA's unused quote, for the legitimate createPurchase
+    webhook_id: str  # CLIENTA's webhook
+    other_webhook_id: str  # CLIENTB's
 
 
 OFFSET_REFERENCE = "order-CLIENTA-0001"
@@ -62,6 +66,16 @@ def build_world(db: Database) -> World:
     quote = make_quote(db, "CLIENTA")
     with db.read() as session:
         [offset_file] = offsets.files_of(session, offset)
+    with db.write() as session:
+        hooks = [
+            webhooks.create_webhook(
+                session,
+                client_principal(client),
+                {"kind": "order", "endpoint_url": f"https://hooks.example.com/{client}"},
+                request_id=None,
+            ).id
+            for client in ("CLIENTA", "CLIENTB")
+        ]
     tokens = {}
     principals = [
         ("TENA", "alice"),
@@ -94,6 +108,7 @@ def build_world(db: Database) -> World:
         offset_file.id,
         other_offset.id,
         quote.id,
+        *hooks,
     )
 
 
@@ -179,5 +194,24 @@ WRITES: dict[str, Write] = {
             "certificate_document": {"full_name": "Alice Liddell", "flags": ["with_attribution"]},
             "metadata": {"order": "4712"},
         },
+    ),
+    # The webhooks reference's own examples (tests/test_webhooks.py sends them verbatim).
+    "createWebhook": Write(
+        "POST",
+        lambda w: "/v2/webhooks",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"kind": "order", "endpoint_url": "https://your-domain.com/webhook-receiver"},
+    ),
+    "updateWebhook": Write(
+        "PUT",
+        lambda w: f"/v2/webhooks/{w.webhook_id}",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"endpoint_url": "https://your-domain.com/new-webhook-receiver"},
+    ),
+    "patchWebhook": Write(
+        "PATCH",
+        lambda w: f"/v2/webhooks/{w.webhook_id}",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"kind": "certificate_document_available"},
     ),
 }
