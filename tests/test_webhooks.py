@@ -264,6 +264,8 @@ REFUSED_TARGETS = [
     "http://[::ffff:127.0.0.1]/hooks",
     "http://[fd00::1]/hooks",
     "https://224.0.0.1/hooks",
+    "http://[::1/hooks",  # schema-valid, but no URL
+    "http://example.com:99999/hooks",
 ]
 
 

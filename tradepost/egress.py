@@ -56,16 +56,16 @@ def is_public(address: IPAddress) -> bool:
 
 async def resolve(url: str, *, allow_private: bool) -> Target:
     """The checked target, or ``RefusedURL`` (``Unresolved`` when DNS has no answer)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a bracketed host that is not IPv6, a port out of range, ...
+        raise RefusedURL("endpoint_url is not a valid URL") from None
     if parts.scheme not in {"http", "https"}:
         raise RefusedURL("endpoint_url must be an http or https URL")
-    host = parts.hostname
     if not host:
         raise RefusedURL("endpoint_url has no host")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise RefusedURL("endpoint_url has an invalid port") from None
+    port = port or (443 if parts.scheme == "https" else 80)
     addresses = await _addresses(host, port)
     refused = [a for a in addresses if not is_public(a)]
     if refused and not allow_private:
@@ -86,7 +86,7 @@ async def _addresses(host: str, port: int) -> tuple[IPAddress, ...]:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_SECONDS
         )
-    except (OSError, TimeoutError, UnicodeError):
+    except (OSError, TimeoutError, ValueError):  # UnicodeError (IDNA) is a ValueError
         raise Unresolved(f"endpoint_url host {host} does not resolve") from None
     found = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not found:
