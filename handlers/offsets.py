@@ -11,13 +11,15 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from models import offset_catalogue as catalogue
-from models import offset_quotes, offsets
+from models import offset_quotes, offsets, webhooks
 from models.history import snake_case_json
 from models.offset_catalogue import OffsetPrice, OffsetProduct
 from models.offset_quotes import PriceList, Quoted
 from models.offsets import OffsetFile, OffsetPurchase
 from models.types import utcnow
-from tradepost import jsonio
+from models.webhooks import Webhook
+from tradepost import egress, jsonio
+from tradepost.errors import FieldError, Unprocessable
 from tradepost.http import (
     base_url,
     body,
@@ -294,3 +296,78 @@ async def download_file(id_: str, token_info: dict[str, Any]) -> Any:
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
     )
+
+
+# Webhooks (/v2/webhooks): subscriptions; deliveries are tradepost/webhooks.py's.
+
+
+def webhook_json(hook: Webhook, *, with_key: bool = False) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": hook.id,
+        "kind": hook.kind,
+        "endpoint_url": hook.endpoint_url,
+        "last_sent_at": hook.last_sent_at,
+        "last_failed_at": hook.last_failed_at,
+        "failed_attempts": hook.failed_attempts,
+    }
+    if with_key:  # shown once, at creation
+        payload["signing_key"] = hook.signing_key
+    return payload
+
+
+async def _require_allowed_endpoint(values: dict[str, Any]) -> None:
+    """A URL the service may send to; a host that does not resolve yet is checked again
+    at each delivery."""
+    if "endpoint_url" not in values:
+        return
+    try:
+        await egress.resolve(
+            values["endpoint_url"], allow_private=services().settings.webhooks_allow_private
+        )
+    except egress.Unresolved:
+        return
+    except egress.RefusedURL as exc:
+        raise Unprocessable(
+            f"{exc}.",
+            fields=[FieldError("body", "endpoint_url", str(exc))],
+            code="field_validation_error",
+        ) from None
+
+
+async def list_webhooks(token_info: dict[str, Any]) -> Any:
+    hooks = await services().db.run_read(webhooks.list_webhooks, principal(token_info))
+    return json_response([webhook_json(hook) for hook in hooks])
+
+
+async def create_webhook(token_info: dict[str, Any]) -> Any:
+    values = body()
+    await _require_allowed_endpoint(values)
+    hook = await services().db.run_write(
+        webhooks.create_webhook, principal(token_info), values, request_id=request_id()
+    )
+    headers = {"Location": f"/v2/webhooks/{hook.id}", "ETag": hook.etag}
+    return json_response(webhook_json(hook, with_key=True), 201, headers=headers)
+
+
+async def update_webhook(id_: str, token_info: dict[str, Any]) -> Any:
+    values = body()
+    await _require_allowed_endpoint(values)
+    hook = await services().db.run_write(
+        webhooks.update_webhook,
+        principal(token_info),
+        id_,
+        values,
+        precondition=if_match(),
+        request_id=request_id(),
+    )
+    return json_response(webhook_json(hook), headers={"ETag": hook.etag})
+
+
+patch_webhook = update_webhook
+
+
+async def delete_webhook(id_: str, token_info: dict[str, Any]) -> Any:
+    await services().db.run_write(
+        webhooks.delete_webhook, principal(token_info), id_, precondition=if_match()
+    )
+    return Response(status_code=204)

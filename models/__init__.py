@@ -18,4 +18,6 @@ from models import (  # noqa: F401
     tenants,
     tokens,
     trades,
+    webhook_outbox,
+    webhooks,
 )

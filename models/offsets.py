@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
+from models import webhooks
 from models.history import Actor, ChangeEntry, history_page, record_row_change
 from models.merge_patch import merge_patch
 from models.offset_ids import new_id, surrogate_pk
@@ -192,6 +193,8 @@ def create_purchase(
             raise
         return _replay(existing, values["pricing"]), False
     _render_files(session, purchase)
+    webhooks.emit_order(session, purchase)
+    webhooks.emit_documents(session, purchase, files_of(session, purchase), DOCUMENTS)
     _record(session, Actor(principal, request_id), purchase, None)
     return purchase, True
 
@@ -291,6 +294,7 @@ def update_purchase(
         raise _reference_taken(purchase) from None
     if changed_documents:
         _render_files(session, purchase)
+        webhooks.emit_documents(session, purchase, files_of(session, purchase), changed_documents)
     _record(session, Actor(principal, request_id), purchase, before)
     return purchase
 
@@ -346,6 +350,7 @@ def cancel_purchase(
     purchase.updated_at = now
     session.add(purchase)
     guarded_flush(session)
+    webhooks.emit_order(session, purchase)
     _record(session, Actor(principal, request_id), purchase, before)
     return purchase
 

@@ -121,11 +121,14 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # In-process apps deliver no webhooks (tests/test_webhooks.py runs real workers), so
+    # no thread changes rows behind a test's snapshot.
     return Settings(
         database_url=database_url,
         auto_migrate=False,
         validate_responses=True,
         forbid_loop_io=True,  # a database call left on the event loop fails the test
+        webhooks_worker=False,
     )
 
 

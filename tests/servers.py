@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -52,7 +52,11 @@ class Server:
 
 @contextmanager
 def running_server(
-    database_url: str, log_dir: Path, *args: str, env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 30,
 ) -> Iterator[Server]:
     port = free_port()
     log = log_dir / f"server-{port}.log"
@@ -69,11 +73,15 @@ def running_server(
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers are cleaned up with it
         )
     server = Server(process, port, log)
     try:
-        server.wait_ready()
+        server.wait_ready(ready_timeout)
         yield server
     finally:
         if server.process.poll() is None:
             server.stop(signal.SIGKILL)
+        # `--workers N` children outlive a killed parent; end the whole group.
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

@@ -223,7 +223,7 @@ ATTEMPTS: list[Attempt] = [
 
 def _v2(template: str) -> Callable[[World], str]:
     return lambda w: template.format(
-        id=w.offset_purchase_id, ref=w.offset_reference, file=w.offset_file_id
+        id=w.offset_purchase_id, ref=w.offset_reference, file=w.offset_file_id, hook=w.webhook_id
     )
 
 
@@ -244,6 +244,9 @@ OFFSET_TARGETS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("listPurchases", "GET", "/v2/purchases?starting_after={id}", None),
     ("getPurchaseHistory", "GET", "/v2/purchases/{id}/history", None),
     ("getPurchaseHistory", "GET", "/v2/purchases/{ref}/history", None),
+    ("updateWebhook", "PUT", "/v2/webhooks/{hook}", {"endpoint_url": "https://evil.example/x"}),
+    ("patchWebhook", "PATCH", "/v2/webhooks/{hook}", {"endpoint_url": "https://evil.example/x"}),
+    ("deleteWebhook", "DELETE", "/v2/webhooks/{hook}", None),
 ]
 
 ATTEMPTS += [
@@ -351,6 +354,7 @@ def owned_ids(world: World) -> set[str]:
         world.offset_purchase_id,
         world.offset_file_id,
         world.quote_id,
+        world.webhook_id,
     }
 
 

@@ -392,3 +392,50 @@ def offsets_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
 
     cancelled = api["cancel_purchase"].sync(client=client, id="string")
     assert cancelled.state == models.OffsetState.CANCELED
+
+
+def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
+    """The webhooks reference's create, update and delete, then the list, through the client."""
+    live, token = server
+    models = module(generated, "models")
+    api = {
+        op: module(generated, f"api.offsets.{op}")
+        for op in ("create_webhook", "update_webhook", "list_webhooks", "delete_webhook")
+    }
+    with generated.AuthenticatedClient(base_url=live.url, token=token) as client:
+        created = api["create_webhook"].sync_detailed(
+            client=client,
+            body=models.WebhookCreate.from_dict(
+                {"kind": "order", "endpoint_url": "https://your-domain.com/webhook-receiver"}
+            ),
+        )
+        assert created.status_code == 201
+        hook = created.parsed
+        assert isinstance(hook, models.WebhookCreated)
+        assert hook.signing_key
+        assert hook.failed_attempts == 0
+
+        updated = api["update_webhook"].sync(
+            client=client,
+            id=hook.id,
+            body=models.WebhookUpdate.from_dict(
+                {"endpoint_url": "https://your-domain.com/new-webhook-receiver"}
+            ),
+        )
+        assert isinstance(updated, models.Webhook)
+        assert updated.endpoint_url == "https://your-domain.com/new-webhook-receiver"
+
+        listed = api["list_webhooks"].sync(client=client)
+        assert [h.id for h in listed] == [hook.id]
+
+        refused = api["create_webhook"].sync_detailed(
+            client=client,
+            body=models.WebhookCreate.from_dict(
+                {"kind": "order", "endpoint_url": "http://169.254.169.254/latest/meta-data/"}
+            ),
+        )
+        assert refused.status_code == 422
+        assert refused.parsed[0].source.attribute == "endpoint_url"
+
+        assert api["delete_webhook"].sync_detailed(client=client, id=hook.id).status_code == 204
+        assert api["list_webhooks"].sync(client=client) == []

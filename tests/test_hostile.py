@@ -231,6 +231,7 @@ READS: dict[str, Callable[[World], str]] = {
     "getProducts": lambda w: "/v2/products?locale=en",
     "getProduct": lambda w: f"/v2/products/{w.product_id}?locale=en",
     "downloadFile": lambda w: f"/v2/files/{w.offset_file_id}/content",
+    "deleteWebhook": lambda w: f"/v2/webhooks/{w.webhook_id}",
 }
 # Whose headers a read is sent with: the owner's, from that surface's writes.
 OWNER = {

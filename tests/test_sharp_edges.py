@@ -98,6 +98,7 @@ READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, 
         lambda w: f"/v2/purchases/{w.offset_purchase_id}/cancel",
         _as_offset_client,
     ),
+    "deleteWebhook": ("DELETE", lambda w: f"/v2/webhooks/{w.webhook_id}", _as_offset_client),
     # Last: the trade is gone afterwards.
     "deleteTrade": ("DELETE", lambda w: f"/api/v1/trades/{w.trade_id}", _as_trade_owner),
 }
@@ -135,7 +136,7 @@ def test_header_names_and_the_auth_scheme_are_case_insensitive(
         assert response.status_code < 300, (operation_id, response.text)
     for operation_id, (method, url, headers) in READS.items():
         response = client.request(method, url(world), headers=spelling(headers(world)))
-        assert response.status_code == 200, (operation_id, response.text)
+        assert response.status_code in {200, 204}, (operation_id, response.text)
 
 
 @pytest.mark.parametrize("media_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])

@@ -5,7 +5,7 @@ first tenant owns one trade, one Strategies purchase (alice, a customer of retai
 as is CUSTB's bob) and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
 holds an unused quote, for its legitimate ``createPurchase``; the product catalogue (one
-default product) is shared by every client.
+default product) is shared by every client; CLIENTA and CLIENTB have a webhook each.
 ``WRITES`` says, for each write operation, how to reach it legitimately (in an order in
 which all of them succeed one after the other on one world); each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models import offsets
+from models import offsets, webhooks
 from models.tokens import mint_token
 from tests.factories import (
     TEST_PRODUCT,
+    client_principal,
     make_customer,
     make_offset_purchase,
     make_quote,
@@ -46,6 +47,8 @@ class World:
     other_offset_purchase_id: str  # CLIENTB's
     quote_id: str  # CLIENTA's quote, for the legitimate createPurchase
     product_id: str  # the catalogue's (default) product, the same for every client
+    webhook_id: str  # CLIENTA's webhook
+    other_webhook_id: str  # CLIENTB's
 
 
 OFFSET_REFERENCE = "order-CLIENTA-0001"
@@ -70,6 +73,16 @@ def build_world(db: Database) -> World:
     quote = make_quote(db, "CLIENTA")
     with db.read() as session:
         [offset_file] = offsets.files_of(session, offset)
+    with db.write() as session:
+        hooks = [
+            webhooks.create_webhook(
+                session,
+                client_principal(client),
+                {"kind": "order", "endpoint_url": f"https://hooks.example.com/{client}"},
+                request_id=None,
+            ).id
+            for client in ("CLIENTA", "CLIENTB")
+        ]
     tokens = {}
     principals = [
         ("TENA", "alice"),
@@ -103,6 +116,7 @@ def build_world(db: Database) -> World:
         other_offset.id,
         quote.id,
         TEST_PRODUCT,
+        *hooks,
     )
 
 
@@ -249,5 +263,24 @@ WRITES: dict[str, Write] = {
             "certificate_document": {"full_name": "Alice Liddell", "flags": ["with_attribution"]},
             "metadata": {"order": "4712"},
         },
+    ),
+    # The webhooks reference's own examples (tests/test_webhooks.py sends them verbatim).
+    "createWebhook": Write(
+        "POST",
+        lambda w: "/v2/webhooks",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"kind": "order", "endpoint_url": "https://your-domain.com/webhook-receiver"},
+    ),
+    "updateWebhook": Write(
+        "PUT",
+        lambda w: f"/v2/webhooks/{w.webhook_id}",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"endpoint_url": "https://your-domain.com/new-webhook-receiver"},
+    ),
+    "patchWebhook": Write(
+        "PATCH",
+        lambda w: f"/v2/webhooks/{w.webhook_id}",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"kind": "certificate_document_available"},
     ),
 }

@@ -23,7 +23,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from tradepost import looplag, migrate
+from tradepost import looplag, migrate, webhooks
 from tradepost.auth import TokenVerifier, bearer_info
 from tradepost.connexion_glue.canonical import CanonicalRequest
 from tradepost.connexion_glue.errors import from_exception
@@ -81,10 +81,13 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         # under load pauses for microseconds instead of a tenth of a second.
         gc.collect()
         gc.freeze()
+        worker = webhooks.start_worker(services.db, settings) if settings.webhooks_worker else None
         try:
             async with looplag.probing(metrics.loop_lag, settings.loop_lag_probe_seconds):
                 yield {"services": services}
         finally:
+            if worker is not None:
+                await worker.stop()
             await asyncio.to_thread(services.db.dispose)
             gc.unfreeze()  # an app started again in this process (tests) frees the old one
 

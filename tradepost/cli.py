@@ -408,6 +408,26 @@ def _add_products_parser(commands: Any) -> None:
     remove.set_defaults(func=cmd_products_remove)
 
 
+def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tradepost.webhooks import Policy, Worker
+
+    async def deliver(db: Database) -> Worker:
+        worker = Worker(db, Policy.from_settings(Settings()), until_idle=args.until_idle)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(worker.stop()))
+        worker.start()
+        await worker.wait()
+        return worker
+
+    with _database(args) as db:
+        worker = asyncio.run(deliver(db))
+    print(f"delivered {worker.delivered}, failed attempts {worker.failed}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
@@ -503,6 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
         "purge", help="delete expired keys (the service also does it now and then)"
     ).set_defaults(func=cmd_idempotency_purge)
     _add_products_parser(commands)
+
+    hooks = commands.add_parser("webhooks", help="carbon-offset webhooks").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    deliver = hooks.add_parser(
+        "deliver", help="run the delivery worker alone, until SIGTERM/SIGINT"
+    )
+    deliver.add_argument(
+        "--until-idle", action="store_true", help="exit once nothing is due or in flight"
+    )
+    deliver.set_defaults(func=cmd_webhooks_deliver)
     return parser
 
 

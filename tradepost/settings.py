@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -89,6 +89,46 @@ class Settings(BaseSettings):
         description="Requests per minute per token, counted in the database (shared by "
         "every process); over it, 429 with Retry-After. 0 switches limiting off.",
     )
+    webhooks_worker: bool = Field(
+        default=True,
+        description="Run the webhook delivery worker in every server process "
+        "(`tradepost webhooks deliver` runs it alone).",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook endpoints on loopback, private, link-local and other "
+        "non-public addresses (off: such URLs are refused at create/update and delivery).",
+    )
+    webhooks_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Webhook deliveries in flight per process."
+    )
+    webhooks_per_endpoint: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Deliveries in flight per webhook, across all processes.",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="One delivery attempt's whole time limit."
+    )
+    webhooks_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed delivery is reserved for its claimer; a killed "
+        "process's deliveries are taken up again after it. At least 2x the timeout + 1 s.",
+    )
+    webhooks_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle worker looks for events."
+    )
+    webhooks_retry_seconds: float = Field(
+        default=10.0, gt=0, description="The wait before the first retry; doubled each time."
+    )
+    webhooks_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two attempts."
+    )
+    webhooks_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Attempts before a delivery is given up."
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -97,3 +137,9 @@ class Settings(BaseSettings):
     @property
     def migrate_on_start(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhooks_lease_seconds < 2 * self.webhooks_timeout_seconds + 1:
+            raise ValueError("webhooks_lease_seconds must be at least 2x the timeout + 1 s")
+        return self
