@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from connexion import request
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -15,10 +15,12 @@ from models.history import snake_case_json
 from models.offsets import OffsetFile, OffsetPurchase, PriceList
 from tradepost import jsonio
 from tradepost.http import (
+    base_url,
     body,
     if_match,
     json_response,
     principal,
+    query_param,
     read_response,
     request_id,
     services,
@@ -39,11 +41,11 @@ def _exact_quantity() -> Decimal:
 
     The spec's bounds and the strict URI parser (a JSON number only) have checked it.
     """
-    return Decimal(request.query_params["carbon_quantity"])
+    return Decimal(query_param("carbon_quantity") or "")
 
 
 def file_json(file: OffsetFile) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
+    base = base_url()
     return {
         "id": file.id,
         "filename": file.filename,
@@ -54,8 +56,17 @@ def file_json(file: OffsetFile) -> dict[str, Any]:
     }
 
 
-def purchase_json(session: Session, purchase: OffsetPurchase, expand: list[str] | None) -> Any:
-    files = offsets.files_of(session, purchase)
+def _with_files(
+    session: Session, find: Callable[..., OffsetPurchase], *args: Any, **kwargs: Any
+) -> tuple[OffsetPurchase, list[OffsetFile]]:
+    """``find``'s purchase and its files, in one transaction on a database thread."""
+    purchase = find(session, *args, **kwargs)
+    return purchase, offsets.files_of(session, purchase)
+
+
+def purchase_json(
+    purchase: OffsetPurchase, files: list[OffsetFile], expand: list[str] | None
+) -> Any:
     checkout = None
     if purchase.payment_method == "stripe":
         checkout = {
@@ -83,36 +94,48 @@ def purchase_json(session: Session, purchase: OffsetPurchase, expand: list[str] 
     }
 
 
+def _created_with_files(
+    session: Session, *args: Any, **kwargs: Any
+) -> tuple[OffsetPurchase, bool, list[OffsetFile]]:
+    purchase, created = offsets.create_purchase(session, *args, **kwargs)
+    return purchase, created, offsets.files_of(session, purchase)
+
+
+def _page_with_files(
+    session: Session, *args: Any, **kwargs: Any
+) -> tuple[list[tuple[OffsetPurchase, list[OffsetFile]]], bool]:
+    page, has_more = offsets.list_purchases(session, *args, **kwargs)
+    return [(purchase, offsets.files_of(session, purchase)) for purchase in page], has_more
+
+
 async def get_pricing(
     token_info: dict[str, Any], carbon_unit: str = "tonne", currency: str = "EUR", **_: Any
 ) -> Any:
-    with services().db.write() as session:
-        quote = offsets.create_quote(
-            session,
-            principal(token_info),
-            _prices(),
-            quantity=_exact_quantity(),
-            unit=carbon_unit,
-            currency=currency,
-        )
-        payload = {
-            "id": quote.id,
-            "valid_until": quote.valid_until,
-            "carbon_quantity": quote.carbon_quantity,
-            "carbon_unit": quote.carbon_unit,
-            "total": quote.total,
-            "currency": quote.currency,
-        }
+    quote = await services().db.run_write(
+        offsets.create_quote,
+        principal(token_info),
+        _prices(),
+        quantity=_exact_quantity(),
+        unit=carbon_unit,
+        currency=currency,
+    )
+    payload = {
+        "id": quote.id,
+        "valid_until": quote.valid_until,
+        "carbon_quantity": quote.carbon_quantity,
+        "carbon_unit": quote.carbon_unit,
+        "total": quote.total,
+        "currency": quote.currency,
+    }
     return json_response(payload)
 
 
 async def create_purchase(token_info: dict[str, Any]) -> Any:
     values = body()
-    with services().db.write() as session:
-        purchase, created = offsets.create_purchase(
-            session, principal(token_info), values, _prices(), request_id=request_id()
-        )
-        payload = purchase_json(session, purchase, values.get("expand"))
+    purchase, created, files = await services().db.run_write(
+        _created_with_files, principal(token_info), values, _prices(), request_id=request_id()
+    )
+    payload = purchase_json(purchase, files, values.get("expand"))
     if not created:
         return json_response(payload, headers={"ETag": purchase.etag})
     headers = {"Location": f"/v2/purchases/{purchase.id}", "ETag": purchase.etag}
@@ -125,66 +148,69 @@ async def list_purchases(
     starting_after: str | None = None,
     expand: list[str] | None = None,
 ) -> Any:
-    with services().db.read() as session:
-        page, has_more = offsets.list_purchases(
-            session, principal(token_info), limit=limit, starting_after=starting_after
-        )
-        data = [purchase_json(session, purchase, expand) for purchase in page]
+    page, has_more = await services().db.run_read(
+        _page_with_files, principal(token_info), limit=limit, starting_after=starting_after
+    )
+    data = [purchase_json(purchase, files, expand) for purchase, files in page]
     return json_response({"data": data, "has_more": has_more})
 
 
 async def get_purchase(
     id_: str, token_info: dict[str, Any], expand: list[str] | None = None
 ) -> Any:
-    with services().db.read() as session:
-        purchase = offsets.get_purchase(session, principal(token_info), id_)
-        payload = purchase_json(session, purchase, expand)
-    return read_response(payload, purchase.etag)
+    purchase, files = await services().db.run_read(
+        _with_files, offsets.get_purchase, principal(token_info), id_
+    )
+    return read_response(purchase_json(purchase, files, expand), purchase.etag)
 
 
 async def update_purchase(id_: str, token_info: dict[str, Any]) -> Any:
     patch = body()
-    with services().db.write() as session:
-        purchase = offsets.update_purchase(
-            session,
-            principal(token_info),
-            id_,
-            patch,
-            precondition=if_match(),
-            request_id=request_id(),
-        )
-        payload = purchase_json(session, purchase, patch.get("expand"))
+    purchase, files = await services().db.run_write(
+        _with_files,
+        offsets.update_purchase,
+        principal(token_info),
+        id_,
+        patch,
+        precondition=if_match(),
+        request_id=request_id(),
+    )
+    payload = purchase_json(purchase, files, patch.get("expand"))
     return json_response(payload, headers={"ETag": purchase.etag})
 
 
 async def cancel_purchase(id_: str, token_info: dict[str, Any]) -> Any:
-    with services().db.write() as session:
-        purchase = offsets.cancel_purchase(
-            session, principal(token_info), id_, precondition=if_match(), request_id=request_id()
-        )
-        payload = purchase_json(session, purchase, None)
-    return json_response(payload, headers={"ETag": purchase.etag})
+    purchase, files = await services().db.run_write(
+        _with_files,
+        offsets.cancel_purchase,
+        principal(token_info),
+        id_,
+        precondition=if_match(),
+        request_id=request_id(),
+    )
+    return json_response(purchase_json(purchase, files, None), headers={"ETag": purchase.etag})
 
 
 async def get_purchase_history(
     id_: str, token_info: dict[str, Any], limit: int = 20, starting_after: int | None = None
 ) -> Any:
-    with services().db.read() as session:
-        entries, has_more = offsets.purchase_history(
-            session, principal(token_info), id_, limit=limit, starting_after=starting_after
-        )
+    entries, has_more = await services().db.run_read(
+        offsets.purchase_history,
+        principal(token_info),
+        id_,
+        limit=limit,
+        starting_after=starting_after,
+    )
     return json_response({"data": [snake_case_json(e) for e in entries], "has_more": has_more})
 
 
 async def get_file(id_: str, token_info: dict[str, Any]) -> Any:
-    with services().db.read() as session:
-        payload = file_json(offsets.get_file(session, principal(token_info), id_))
-    return json_response(payload)
+    file = await services().db.run_read(offsets.get_file, principal(token_info), id_)
+    return json_response(file_json(file))
 
 
 async def download_file(id_: str, token_info: dict[str, Any]) -> Any:
-    with services().db.read() as session:
-        file = offsets.get_file(session, principal(token_info), id_)
+    file = await services().db.run_read(offsets.get_file, principal(token_info), id_)
     return Response(
         file.content,
         media_type="application/pdf",

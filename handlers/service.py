@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +19,7 @@ async def healthz() -> Any:
 async def readyz() -> Any:
     expected = migrate.head()
     try:
-        current = migrate.current(services().db.engine)
+        current = await services().db.run_read(migrate.current_in)
     except SQLAlchemyError:
         return json_response(
             {
@@ -43,4 +44,5 @@ async def readyz() -> Any:
 
 async def metrics() -> Any:
     exporter = services().metrics
-    return Response(exporter.render(), media_type=exporter.content_type)
+    # With several workers the samples are read from files: off the event loop.
+    return Response(await asyncio.to_thread(exporter.render), media_type=exporter.content_type)

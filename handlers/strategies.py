@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from connexion import request
-
 from models import customers, strategies
 from models.history import snake_case_json
 from models.strategies import StrategyPurchase
@@ -19,6 +17,7 @@ from tradepost.http import (
     principal,
     read_response,
     request_id,
+    request_url,
     services,
 )
 
@@ -30,14 +29,13 @@ async def strategies_health() -> Any:
 async def strategies_login() -> Any:
     credentials = body()
     settings = services().settings
-    services().limiter.check_login(credentials["email"])
-    with services().db.write() as session:
-        minted = customers.login(
-            session,
-            email=credentials["email"],
-            password=credentials["password"],
-            lifetime=timedelta(hours=settings.login_token_hours),
-        )
+    await services().limiter.check_login(credentials["email"])
+    minted = await services().db.run_write(
+        customers.login,
+        email=credentials["email"],
+        password=credentials["password"],
+        lifetime=timedelta(hours=settings.login_token_hours),
+    )
     if minted is None:
         raise Unauthenticated("Invalid email or password.", code="invalid_credentials")
     token, row = minted
@@ -46,10 +44,9 @@ async def strategies_login() -> Any:
 
 async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) -> Any:
     rows = body()["purchase"]
-    with services().db.write() as session:
-        purchase = strategies.submit_purchase(
-            session, principal(token_info), username, rows, request_id=request_id()
-        )
+    purchase = await services().db.run_write(
+        strategies.submit_purchase, principal(token_info), username, rows, request_id=request_id()
+    )
     return json_response(
         {
             "id": purchase.id,
@@ -67,8 +64,9 @@ async def submit_strategy_purchase(username: str, token_info: dict[str, Any]) ->
 async def get_strategy_purchase(
     username: str, purchase_id: str, token_info: dict[str, Any], idmodel: int | None = None
 ) -> Any:
-    with services().db.read() as session:
-        purchase = strategies.get_purchase(session, principal(token_info), username, purchase_id)
+    purchase = await services().db.run_read(
+        strategies.get_purchase, principal(token_info), username, purchase_id
+    )
     return read_response(
         {
             **_summary(purchase),
@@ -84,16 +82,15 @@ async def get_strategy_purchase(
 async def update_strategy_purchase(
     username: str, purchase_id: str, token_info: dict[str, Any]
 ) -> Any:
-    with services().db.write() as session:
-        purchase = strategies.update_purchase(
-            session,
-            principal(token_info),
-            username,
-            purchase_id,
-            body(),
-            precondition=if_match(),
-            request_id=request_id(),
-        )
+    purchase = await services().db.run_write(
+        strategies.update_purchase,
+        principal(token_info),
+        username,
+        purchase_id,
+        body(),
+        precondition=if_match(),
+        request_id=request_id(),
+    )
     return json_response(
         {
             **_summary(purchase),
@@ -107,10 +104,14 @@ async def update_strategy_purchase(
 async def get_strategy_purchase_history(
     username: str, purchase_id: str, token_info: dict[str, Any], limit: int = 20, offset: int = 0
 ) -> Any:
-    with services().db.read() as session:
-        entries, total = strategies.purchase_history(
-            session, principal(token_info), username, purchase_id, limit=limit, offset=offset
-        )
+    entries, total = await services().db.run_read(
+        strategies.purchase_history,
+        principal(token_info),
+        username,
+        purchase_id,
+        limit=limit,
+        offset=offset,
+    )
     return json_response(
         {
             "count": total,
@@ -122,7 +123,7 @@ async def get_strategy_purchase_history(
 
 
 def _page_url(limit: int, offset: int) -> str:
-    return str(request.url.include_query_params(limit=limit, offset=offset))
+    return str(request_url().include_query_params(limit=limit, offset=offset))
 
 
 def _summary(purchase: StrategyPurchase) -> dict[str, Any]:

@@ -92,33 +92,35 @@ def change_json(entry: ChangeEntry) -> dict[str, Any]:
 
 
 async def create_trade(token_info: dict[str, Any]) -> Any:
-    with services().db.write() as session:
-        trade = trades.create_trade(session, _context(token_info), _values(body()))
+    trade = await services().db.run_write(
+        trades.create_trade, _context(token_info), _values(body())
+    )
     headers = {"Location": f"/api/v1/trades/{trade.id}", "ETag": trade.etag}
     return json_response(trade_json(trade), 201, headers=headers)
 
 
 async def get_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    with services().db.read() as session:
-        trade = trades.get_trade(session, _context(token_info), trade_id)
+    trade = await services().db.run_read(trades.get_trade, _context(token_info), trade_id)
     return read_response(trade_json(trade), trade.etag)
 
 
 async def list_trades(
     token_info: dict[str, Any], limit: int = 20, cursor: str | None = None
 ) -> Any:
-    with services().db.read() as session:
-        page, next_cursor = trades.list_trades(
-            session, _context(token_info), limit=limit, after=cursor
-        )
+    page, next_cursor = await services().db.run_read(
+        trades.list_trades, _context(token_info), limit=limit, after=cursor
+    )
     return json_response({"items": [trade_json(t) for t in page], "nextCursor": next_cursor})
 
 
 async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    with services().db.write() as session:
-        trade = trades.update_trade(
-            session, _context(token_info), trade_id, _values(body()), precondition=if_match()
-        )
+    trade = await services().db.run_write(
+        trades.update_trade,
+        _context(token_info),
+        trade_id,
+        _values(body()),
+        precondition=if_match(),
+    )
     return json_response(
         {"message": "Trade updated successfully.", "trade": row_json(trade)},
         headers={"ETag": trades.etag_of(trade)},
@@ -128,8 +130,7 @@ async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
 async def get_trade_history(
     trade_id: str, token_info: dict[str, Any], limit: int = 20, cursor: int | None = None
 ) -> Any:
-    with services().db.read() as session:
-        entries, next_cursor = trades.trade_history(
-            session, _context(token_info), trade_id, limit=limit, after=cursor
-        )
+    entries, next_cursor = await services().db.run_read(
+        trades.trade_history, _context(token_info), trade_id, limit=limit, after=cursor
+    )
     return json_response({"items": [change_json(e) for e in entries], "nextCursor": next_cursor})

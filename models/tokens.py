@@ -88,6 +88,12 @@ def find_token(session: Session, token_hash: str) -> ApiToken | None:
     return session.exec(statement).first()
 
 
+def find_principal(session: Session, token_hash: str) -> Principal | None:
+    """Who a live (unrevoked) token stands for; expiry is the caller's call."""
+    row = find_token(session, token_hash)
+    return None if row is None else row.principal()
+
+
 def list_tokens(session: Session, *, tenant_id: str | None = None) -> list[ApiToken]:
     statement = select(ApiToken).order_by(ApiToken.id)  # type: ignore[arg-type]
     if tenant_id is not None:

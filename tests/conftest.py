@@ -121,7 +121,12 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, auto_migrate=False, validate_responses=True)
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        validate_responses=True,
+        forbid_loop_io=True,  # a database call left on the event loop fails the test
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Schemathesis hooks for the live CLI run (tests/test_live_fuzz.py), loaded through
-``SCHEMATHESIS_HOOKS=tests.live_fuzz_hooks`` (with tests/fuzz_hooks.py): the fuzzer
-sends the safe-write headers the way clients do.
+``SCHEMATHESIS_HOOKS=tests.live_fuzz_hooks``: the fuzzer sends the safe-write headers
+the way clients do.
 
 - A valid generated ``Idempotency-Key`` becomes a fresh UUID. Hypothesis draws short
   strings such as ``"0"`` again and again; reused with another body they are 422 by
@@ -19,8 +19,6 @@ import uuid
 from typing import Any
 
 import schemathesis
-
-from tests import fuzz_hooks  # noqa: F401  (the x-propertyNames filter, registered on import)
 
 MAX_KEY = 255
 

@@ -56,7 +56,13 @@ def running_server(
 ) -> Iterator[Server]:
     port = free_port()
     log = log_dir / f"server-{port}.log"
-    environment = {**os.environ, "TRADEPOST_DATABASE_URL": database_url, **(env or {})}
+    environment = {
+        **os.environ,
+        "TRADEPOST_DATABASE_URL": database_url,
+        # Every database statement on the event loop's thread fails (tradepost/db.py).
+        "TRADEPOST_FORBID_LOOP_IO": "true",
+        **(env or {}),
+    }
     with log.open("wb") as output:
         process = subprocess.Popen(
             [TRADEPOST, "serve", "--host", "127.0.0.1", "--port", str(port), *args],

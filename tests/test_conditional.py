@@ -10,11 +10,11 @@ from tradepost.conditional import (
     etag,
     matches_strongly,
     matches_weakly,
-    not_modified,
     parse_tags,
     precondition,
 )
 from tradepost.errors import PreconditionFailed
+from tradepost.http import not_modified
 
 CURRENT = etag("abc", 3)
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import schemathesis
 
-from tests import fuzz_hooks  # noqa: F401  (registers the x-propertyNames filter)
 from tests.conftest import TokenFactory
 from tradepost.app import SPEC_PATH
 

@@ -1,7 +1,12 @@
-"""The app factory: everything is built here, nothing at import time."""
+"""The app factory: everything is built here, nothing at import time.
+
+The only module that imports ``tradepost.connexion_glue`` (an import-linter contract says
+so); the middleware order it builds is drawn in ``tradepost.context``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -19,18 +24,25 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from tradepost import migrate
-from tradepost.auth import TokenVerifier
+from tradepost.auth import TokenVerifier, bearer_info
+from tradepost.connexion_glue.canonical import CanonicalRequest
+from tradepost.connexion_glue.errors import from_exception
+from tradepost.connexion_glue.routing import (
+    AllowedMethods,
+    HandlerResolver,
+    precompute_signature,
+)
+from tradepost.connexion_glue.validation import VALIDATOR_MAP, StrictURIParser
+from tradepost.context import context_of
 from tradepost.db import Database, create_db_engine
-from tradepost.errors import ApiError, InternalError, from_exception
+from tradepost.errors import ApiError, InternalError
 from tradepost.idempotency import Idempotency, spec_operations
 from tradepost.metrics import Metrics
-from tradepost.middleware import BodyLimit, CanonicalRequest, RequestContext, request_id_of
+from tradepost.middleware import BodyLimit, RequestLog
 from tradepost.ratelimit import RateLimiter
-from tradepost.routing import AllowedMethods, HandlerResolver
 from tradepost.services import Services
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
-from tradepost.validation import VALIDATOR_MAP, StrictURIParser
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 IDEMPOTENCY_KEY_PARAMETER = "#/components/parameters/IdempotencyKey"
@@ -45,7 +57,7 @@ def _quiet_shared_media_types(record: logging.LogRecord) -> bool:
 
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
-    db = Database(create_db_engine(settings))
+    db = Database(create_db_engine(settings), forbid_loop_io=settings.forbid_loop_io)
     metrics.watch_pool(db.engine)
     tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
     limiter = RateLimiter(db, per_minute=settings.rate_limit_per_minute)
@@ -63,7 +75,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         services = build_services(settings, metrics)
         if settings.migrate_on_start:
-            migrate.upgrade(services.db.write_engine)
+            await asyncio.to_thread(migrate.upgrade, services.db.write_engine)
         # What start-up built (the resolved spec, compiled validators, the ORM mappers)
         # lives as long as the process: out of the collector's sight, a full collection
         # under load pauses for microseconds instead of a tenth of a second.
@@ -72,7 +84,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         try:
             yield {"services": services}
         finally:
-            services.db.dispose()
+            await asyncio.to_thread(services.db.dispose)
             gc.unfreeze()  # an app started again in this process (tests) frees the old one
 
     async def render_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -82,8 +94,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         if error.status == 405:
             error.headers["Allow"] = allowed.for_path(request.url.path)
         surface = surface_for(request.url.path)
-        return surface.render_error(error, request_id_of(request.scope))
+        return surface.render_error(error, context_of(request.scope).request_id)
 
+    precompute_signature(bearer_info)
     resolver = HandlerResolver()
     app = AsyncApp(__name__, lifespan=lifespan)
     app.add_api(
@@ -110,7 +123,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         lifetime=timedelta(hours=settings.idempotency_key_hours),
     )
     app.add_middleware(
-        RequestContext,
+        RequestLog,
         MiddlewarePosition.BEFORE_EXCEPTION,
         metrics=metrics,
         operation_ids=resolver.spec_operation_ids,

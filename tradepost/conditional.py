@@ -13,7 +13,7 @@ write because the ``version`` column grows in the same UPDATE. A write goes:
 
 Without ``If-Match`` nothing is checked: the last write wins. ``If-Match: *`` matches any
 existing resource. Reads answer 304 when ``If-None-Match`` names the current tag
-(``not_modified``). Tags are compared strongly for ``If-Match`` and weakly for
+(``tradepost.http.read_response``). Tags are compared strongly for ``If-Match`` and weakly for
 ``If-None-Match``, as the RFC says; a malformed header matches nothing.
 """
 
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
-from starlette.responses import Response
 
 from tradepost.errors import PreconditionFailed
 
@@ -106,10 +105,3 @@ def guarded_flush(session: Session) -> None:
         session.flush()
     except StaleDataError:
         raise stale() from None
-
-
-def not_modified(if_none_match: str | None, current: str) -> Response | None:
-    """The 304 answer (tag, no body) when ``If-None-Match`` names the current version."""
-    if if_none_match is not None and matches_weakly(if_none_match, current):
-        return Response(status_code=304, headers={"ETag": current})
-    return None

@@ -15,18 +15,17 @@ Every failure, whoever raises it, becomes one ``ApiError`` before a surface rend
     ├── Unprocessable              422     idempotency-key reuse
     └── TooManyRequests            429     the rate limiter
 
-Connexion's ``ProblemException`` and Starlette's ``HTTPException`` are translated by
-``from_exception``; anything else is a 500 that says nothing about internals.
+The framework's own exceptions (Connexion's ``ProblemException``, Starlette's
+``HTTPException``) are translated by ``tradepost.connexion_glue.errors``; anything else is
+a 500 that says nothing about internals. This module imports no web framework, so the
+domain (``models/``) raises these directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from connexion.exceptions import ProblemException
-from starlette.exceptions import HTTPException
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,44 +110,3 @@ class TooManyRequests(ApiError):
 
 class InternalError(ApiError):
     status, code = 500, "internal_error"
-
-
-_BY_STATUS: dict[int, type[ApiError]] = {
-    cls.status: cls
-    for cls in (
-        InvalidRequest,
-        Unauthenticated,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        Conflict,
-        PreconditionFailed,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        Unprocessable,
-        TooManyRequests,
-    )
-}
-
-NO_CREDENTIALS = "No authorization token provided"
-
-
-def from_exception(exc: BaseException) -> ApiError:
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, ProblemException):
-        return _from_status(exc.status, str(exc.detail or exc.title or ""), exc.headers, exc)
-    if isinstance(exc, HTTPException):
-        return _from_status(exc.status_code, str(exc.detail or ""), exc.headers, exc)
-    return InternalError("The server could not complete the request.")
-
-
-def _from_status(status: int, detail: str, headers: Any, exc: BaseException) -> ApiError:
-    cls = _BY_STATUS.get(status)
-    if cls is None:
-        return InternalError("The server could not complete the request.")
-    if cls is Unauthenticated:
-        if detail == NO_CREDENTIALS:
-            return Unauthenticated("Authentication credentials were not provided.")
-        return Unauthenticated("Invalid token.", code="invalid_token")
-    return cls(detail or cls.code.replace("_", " "), headers=dict(headers or {}))

@@ -1,27 +1,32 @@
-"""What handlers need from the request in flight, and how they answer."""
+"""What handlers need from the request in flight, and how they answer.
+
+Handlers read the request only through these functions: the validated body and the
+caller come from the request context (``tradepost.context``), headers and URLs from
+Connexion's request.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from connexion import request
+from starlette.datastructures import URL
 from starlette.responses import Response
 
 from models.tokens import Principal
 from tradepost import jsonio
-from tradepost.conditional import Precondition, not_modified, precondition
-from tradepost.middleware import request_id_of
-from tradepost.services import Services, services_of
-from tradepost.validation import take_body
+from tradepost.conditional import Precondition, matches_weakly, precondition
+from tradepost.context import context_of
+from tradepost.services import Services
 
 
 def services() -> Services:
-    return services_of(request.scope)
+    return context_of(request.scope).services
 
 
 def body() -> Any:
     """The JSON body, already parsed and validated against the spec (read it once)."""
-    return take_body(request.scope)
+    return context_of(request.scope).take_body()
 
 
 def header(name: str) -> str | None:
@@ -29,14 +34,37 @@ def header(name: str) -> str | None:
     return value
 
 
+def query_param(name: str) -> str | None:
+    """A query parameter exactly as sent (Connexion hands handlers converted values)."""
+    value: str | None = request.query_params.get(name)
+    return value
+
+
+def request_url() -> URL:
+    url: URL = request.url
+    return url
+
+
+def base_url() -> str:
+    """The service's own origin, for links in responses (``http://host:port``)."""
+    return str(request.base_url).rstrip("/")
+
+
 def request_id() -> str:
     """This request's id, as the ``X-Request-Id`` response header carries it."""
-    return request_id_of(request.scope)
+    return context_of(request.scope).request_id
 
 
 def if_match() -> Precondition:
     """The update's ``If-Match`` precondition (unconditional without the header)."""
     return precondition(header("If-Match"))
+
+
+def not_modified(if_none_match: str | None, current: str) -> Response | None:
+    """The 304 answer (tag, no body) when ``If-None-Match`` names the current version."""
+    if if_none_match is not None and matches_weakly(if_none_match, current):
+        return Response(status_code=304, headers={"ETag": current})
+    return None
 
 
 def read_response(payload: Any, tag: str) -> Response:

@@ -28,6 +28,7 @@ from itertools import count
 from typing import Any
 
 import orjson
+from sqlmodel import Session
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,9 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models import idempotency
 from models.tokens import Principal
 from tradepost import jsonio
+from tradepost.context import context_of
+from tradepost.db import Database
 from tradepost.errors import Conflict, Unprocessable
-from tradepost.services import services_of
-from tradepost.validation import peek_body
 
 logger = logging.getLogger("tradepost.idempotency")
 
@@ -88,7 +89,7 @@ class Idempotency:
         if scope["type"] != "http":
             return None
         key = Headers(scope=scope).get(HEADER)
-        principal = scope.get("state", {}).get("caller")
+        principal = context_of(scope).caller
         resolved = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
         if key is None or principal is None:
             return None
@@ -102,16 +103,17 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         key, principal = applies
-        db = services_of(scope).db
-        print_ = fingerprint(scope["method"], scope["path"], Headers(scope=scope), peek_body(scope))
-        with db.write() as session:
-            if next(self._claims) % PURGE_EVERY == 0:
-                idempotency.purge_expired(session)
-            holder = idempotency.claim(
-                session, principal=principal, key=key, fingerprint=print_, lifetime=self.lifetime
-            )
-            if holder is not None:
-                session.expunge(holder)
+        ctx = context_of(scope)
+        db = ctx.services.db
+        print_ = fingerprint(scope["method"], scope["path"], Headers(scope=scope), ctx.body)
+        holder = await db.run_write(
+            _claim,
+            principal=principal,
+            key=key,
+            fingerprint=print_,
+            lifetime=self.lifetime,
+            purge=next(self._claims) % PURGE_EVERY == 0,
+        )
         if holder is not None:
             await _answer_for(holder, print_)(scope, receive, send)
             return
@@ -124,7 +126,7 @@ class Idempotency:
         try:
             await self.app(scope, receive, hold)
         except BaseException:
-            self._release(db, principal, key)
+            await _release(db, principal, key)
             raise
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = start["status"] if start else 500
@@ -135,27 +137,45 @@ class Idempotency:
                 for name, value in start.get("headers", [])
                 if name.decode("latin-1").lower() in REPLAYED_HEADERS
             }
-            with db.write() as session:
-                idempotency.complete(
-                    session,
-                    principal=principal,
-                    key=key,
-                    status_code=status,
-                    headers_json=orjson.dumps(kept).decode(),
-                    body=body.decode("utf-8"),
-                )
+            await db.run_write(
+                idempotency.complete,
+                principal=principal,
+                key=key,
+                status_code=status,
+                headers_json=orjson.dumps(kept).decode(),
+                body=body.decode("utf-8"),
+            )
         else:
-            self._release(db, principal, key)
+            await _release(db, principal, key)
         for message in held:
             await send(message)
 
-    @staticmethod
-    def _release(db: Any, principal: Principal, key: str) -> None:
-        try:
-            with db.write() as session:
-                idempotency.release(session, principal=principal, key=key)
-        except Exception:  # the original failure matters more; the key expires anyway
-            logger.exception("could not release idempotency key")
+
+def _claim(
+    session: Session,
+    *,
+    principal: Principal,
+    key: str,
+    fingerprint: str,
+    lifetime: timedelta,
+    purge: bool,
+) -> idempotency.IdempotencyKey | None:
+    """Claim the key in its own committed transaction; the holder, detached, if taken."""
+    if purge:
+        idempotency.purge_expired(session)
+    holder = idempotency.claim(
+        session, principal=principal, key=key, fingerprint=fingerprint, lifetime=lifetime
+    )
+    if holder is not None:
+        session.expunge(holder)
+    return holder
+
+
+async def _release(db: Database, principal: Principal, key: str) -> None:
+    try:
+        await db.run_write(idempotency.release, principal=principal, key=key)
+    except Exception:  # the original failure matters more; the key expires anyway
+        logger.exception("could not release idempotency key")
 
 
 def _answer_for(holder: idempotency.IdempotencyKey, print_: str) -> ASGIApp:

@@ -1,19 +1,11 @@
-"""Pure ASGI middleware around Connexion's stack.
+"""The service's own ASGI middleware around Connexion's stack (order: tradepost.context).
 
-``RequestContext`` sits outside everything (errors included): it fixes the request id,
-puts it on every response under the surface's header and writes one log line per
-request. ``BodyLimit`` sits inside the error handler so that a 413 is rendered in the
-surface's own format; it refuses a declared oversize body before reading it and stops
-reading an undeclared (chunked) one as soon as it passes the limit. ``CanonicalRequest``
-sits there too, and puts what Connexion matches case- and byte-sensitively in canonical
-form first:
-
-- a path or query string whose percent-escapes are not UTF-8 is 400, naming the
-  parameter, where the server would otherwise hand the application U+FFFD in their place
-  (a well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup);
-- the media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
-  the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
-  validation and reached the handler without a body (a 500). It is lower-cased here.
+``RequestLog`` sits outside everything (errors included): it creates the request's
+context with its request id, puts the id on every response under the surface's header
+and writes one log line and the metrics per request. ``BodyLimit`` sits inside the error
+handler so that a 413 is rendered in the surface's own format; it refuses a declared
+oversize body before reading it and stops reading an undeclared (chunked) one as soon as
+it passes the limit.
 """
 
 from __future__ import annotations
@@ -22,15 +14,13 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradepost.errors import FieldError, InvalidRequest, PayloadTooLarge
+from tradepost import context
+from tradepost.errors import InvalidRequest, PayloadTooLarge
 from tradepost.metrics import Metrics
-from tradepost.routing import AllowedMethods
 from tradepost.surfaces import OFFSETS, surface_for
 
 access_log = logging.getLogger("tradepost.access")
@@ -45,11 +35,7 @@ def new_request_id(offsets: bool) -> str:
     return f"req_{uuid.uuid4()}" if offsets else str(uuid.uuid4())
 
 
-def request_id_of(scope: Scope) -> str:
-    return str(scope.get("state", {}).get("request_id", ""))
-
-
-class RequestContext:
+class RequestLog:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, operation_ids: dict[str, str]) -> None:
         self.app = app
         self.metrics = metrics
@@ -66,8 +52,7 @@ class RequestContext:
             if (_OFFSETS_ID if surface is OFFSETS else _WELL_FORMED_ID).match(incoming)
             else new_request_id(surface is OFFSETS)
         )
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        ctx = context.start(scope, request_id)
         extensions = scope.setdefault("extensions", {})
         header = (surface.request_id_header.lower().encode(), request_id.encode())
         status = 500
@@ -87,16 +72,21 @@ class RequestContext:
             resolved = extensions.get("connexion_routing", {}).get("operation_id")
             operation = self.operation_ids.get(resolved, resolved)
             self.metrics.observe(operation, scope["method"], status, seconds)
-            _log_request(scope, state, operation, status, seconds)
+            _log_request(scope, ctx, operation, status, seconds)
 
 
 def _log_request(
-    scope: Scope, state: dict[str, Any], operation: str | None, status: int, seconds: float
+    scope: Scope,
+    ctx: context.RequestContext,
+    operation: str | None,
+    status: int,
+    seconds: float,
 ) -> None:
     """One line per request; never headers or bodies, so never a credential."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     duration_ms = round(seconds * 1000, 3)
+    principal = ctx.caller.label if ctx.caller is not None else None
     access_log.info(
         "%s %s %s %.1fms op=%s principal=%s request_id=%s",
         scope["method"],
@@ -104,14 +94,14 @@ def _log_request(
         status,
         duration_ms,
         operation or "-",
-        state.get("principal") or "-",
-        state.get("request_id"),
+        principal or "-",
+        ctx.request_id,
         extra={
-            "request_id": state.get("request_id"),
+            "request_id": ctx.request_id,
             "method": scope["method"],
             "path": scope["path"],
             "operation_id": operation,
-            "principal": state.get("principal"),
+            "principal": principal,
             "status": status,
             "duration_ms": duration_ms,
         },
@@ -147,73 +137,3 @@ class BodyLimit:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
-
-
-class CanonicalRequest:
-    """Refuses a target that is not UTF-8 text; lower-cases the body's media type."""
-
-    def __init__(self, app: ASGIApp, *, routes: AllowedMethods) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
-            if problem is not None:
-                raise InvalidRequest(
-                    f"The {problem.location} parameter {problem.field!r} is not UTF-8 text."
-                    if problem.field
-                    else f"The request {problem.location} is not UTF-8 text.",
-                    fields=[problem],
-                )
-            headers = scope["headers"]
-            for index, (name, value) in enumerate(headers):
-                if name == b"content-type" and (canonical := _lower_media_type(value)) != value:
-                    headers = scope["headers"] = list(headers)
-                    headers[index] = (name, canonical)
-        await self.app(scope, receive, send)
-
-    def _path_problem(self, scope: Scope) -> FieldError | None:
-        raw = scope.get("raw_path")
-        if not raw:
-            return None
-        raw = raw.split(b"?", 1)[0]
-        if _plain(raw):
-            return None
-        for index, segment in enumerate(raw.split(b"/")):
-            if not _is_text(unquote_to_bytes(segment)):
-                name = self.routes.parameter_at(scope["path"], index) or ""
-                return FieldError("path", name, "is not UTF-8 text once percent-decoded")
-        return None
-
-
-def _query_problem(query: bytes) -> FieldError | None:
-    if _plain(query):
-        return None
-    for pair in query.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        raw_name = unquote_to_bytes(name.replace(b"+", b" "))
-        raw_value = unquote_to_bytes(value.replace(b"+", b" "))
-        if not (_is_text(raw_name) and _is_text(raw_value)):
-            shown = raw_name.decode("utf-8", "replace")[:50] if _is_text(raw_name) else ""
-            return FieldError("query", shown, "is not UTF-8 text once percent-decoded")
-    return None
-
-
-def _plain(data: bytes) -> bool:
-    """ASCII without percent-escapes: text as it is (the common case, checked fast)."""
-    return data.isascii() and b"%" not in data
-
-
-def _is_text(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _lower_media_type(value: bytes) -> bytes:
-    """``Application/JSON; charset=UTF-8`` -> ``application/json; charset=UTF-8``."""
-    media_type, separator, parameters = value.partition(b";")
-    return media_type.strip().lower() + separator + parameters

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 import migrations
 
@@ -46,6 +47,11 @@ def head() -> str | None:
 def current(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_in(session: Session) -> str | None:
+    """``current`` on a session's connection (``Database.run_read`` work)."""
+    return MigrationContext.configure(session.connection()).get_current_revision()
 
 
 def is_current(engine: Engine) -> bool:

@@ -3,9 +3,10 @@
 Checked by the bearer hook (``tradepost.auth.bearer_info``) once the token is known, so
 every authenticated request of every surface counts, and the 429 is rendered in the
 surface's own format with ``Retry-After`` (seconds until the current minute ends). The
-counters live in the database (``models.rate_limits``), so the limit holds across every
-server process and host. Login attempts, which carry no token, are counted per email
-address (stored as a digest, so the table holds no address). 0, the default, switches it
+counters live in the database (``models.rate_limits``, counted on a database thread), so
+the limit holds across every server process and host. Login attempts, which carry no
+token, are counted per email address (stored as a digest, so the table holds no
+address). 0, the default, switches it
 all off: no counting, no database work.
 """
 
@@ -32,22 +33,21 @@ class RateLimiter:
         self.per_minute = per_minute
         self._clock = clock
 
-    def check(self, principal: Principal) -> None:
+    async def check(self, principal: Principal) -> None:
         """Count one request for the principal's token; 429 once over the limit."""
-        self.check_bucket(f"token:{principal.token_id}")
+        await self.check_bucket(f"token:{principal.token_id}")
 
-    def check_login(self, email: str) -> None:
+    async def check_login(self, email: str) -> None:
         """Login attempts carry no token: they are counted per email address tried."""
         digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-        self.check_bucket(f"login:{digest[:32]}")
+        await self.check_bucket(f"login:{digest[:32]}")
 
-    def check_bucket(self, bucket: str) -> None:
+    async def check_bucket(self, bucket: str) -> None:
         if self.per_minute <= 0:
             return
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
-        with self._db.write() as session:
-            hits = hit(session, bucket=bucket, window_start=window)
+        hits = await self._db.run_write(hit, bucket=bucket, window_start=window)
         if hits > self.per_minute:
             retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
             raise TooManyRequests(

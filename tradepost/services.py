@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradepost.db import Database
 from tradepost.metrics import Metrics
@@ -21,8 +21,3 @@ class Services:
     tokens: TokenVerifier
     metrics: Metrics
     limiter: RateLimiter
-
-
-def services_of(scope: Any) -> Services:
-    services: Services = scope["state"]["services"]
-    return services

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         "Idempotency-Key (expired keys are purged opportunistically and by "
         "`tradepost idempotency purge`).",
     )
+    forbid_loop_io: bool = Field(
+        default=False,
+        description="Fail any database statement run on the event loop's thread "
+        "(tests switch it on: every database call must run on a database thread).",
+    )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",

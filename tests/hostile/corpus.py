@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.contract import Operation, resolve
-from tradepost.validation import format_path
+from tradepost.connexion_glue.validation import format_path
 
 # The limit the hostile suite runs with (tests/test_hostile.py sets it in the settings).
 BODY_LIMIT = 4 * 1024 * 1024

@@ -2,7 +2,11 @@
 
 Connexion builds a fresh Draft4 validator for every request and parses the body twice.
 Here each schema is compiled once with jsonschema-rs; the body is read, parsed and checked
-once, and the parsed value is handed to the handler through the request state.
+once, and the parsed value is handed to the handler through the request context
+(``tradepost.context``). Connexion's default validators cost 3 ms per 50-item body and a
+year of strategy outputs took 12 s (stack-facts); pinned by tests/test_jsonio.py and the
+hostile corpus (tests/test_hostile.py). A plain dict as ``validator_map["body"]`` would
+silently disable body validation, hence ``MediaTypeDict``.
 Every error names its field, so each surface can render it in its own format.
 """
 
@@ -23,6 +27,7 @@ from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope
 
 from tradepost import jsonio
+from tradepost.context import context_of
 from tradepost.errors import FieldError, InvalidRequest, UnsupportedMediaType
 
 MAX_REPORTED_ERRORS = 20
@@ -32,27 +37,6 @@ MAX_DEPTH = 255  # jsonschema-rs (and orjson) give up on values nested deeper th
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Formats OpenAPI uses that jsonschema-rs's Draft 4 mode does not know.
 EXTRA_FORMATS = {"uuid": lambda value: bool(_UUID.match(value))}
-
-
-class PropertyNames:
-    """``x-propertyNames``: JSON Schema's ``propertyNames``, which OpenAPI 3.0 lacks.
-
-    Its value is a string schema every key of the object must match.
-    """
-
-    def __init__(self, _parent: Any, value: dict[str, Any], _path: Any) -> None:
-        self._names = jsonschema_rs.Draft4Validator({"type": "string", **value})
-        self._rule = ", ".join(f"{key} {limit}" for key, limit in value.items())
-
-    def validate(self, instance: Any) -> None:
-        if isinstance(instance, dict):
-            for name in instance:
-                if not self._names.is_valid(name):
-                    shown = name if len(name) <= 50 else name[:50] + "..."
-                    raise ValueError(f"key {shown!r} breaks the key rule ({self._rule})")
-
-
-KEYWORDS: dict[str, Any] = {"x-propertyNames": PropertyNames}
 
 
 def openapi_to_jsonschema(schema: Any) -> Any:
@@ -95,7 +79,6 @@ class CompiledSchema:
             openapi_to_jsonschema(schema),
             validate_formats=True,
             formats=EXTRA_FORMATS,
-            keywords=KEYWORDS,
         )
         self.exact_numbers = uses_decimal(schema)
 
@@ -181,19 +164,6 @@ class _SchemaCache:
 _schemas = _SchemaCache()
 
 
-_BODY = "json_body"
-
-
-def take_body(scope: Scope) -> Any:
-    """The parsed, validated body; taken out of the scope so it is freed with the handler."""
-    return scope.get("state", {}).pop(_BODY, None)
-
-
-def peek_body(scope: Scope) -> Any:
-    """The parsed, validated body, left in place for the handler."""
-    return scope.get("state", {}).get(_BODY)
-
-
 class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     """Reads, parses and validates a JSON body once; the handler takes the parsed value.
 
@@ -217,7 +187,7 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             errors = self._compiled.errors(body, location="body")
             if errors:
                 raise InvalidRequest("Request body is invalid.", fields=errors)
-        scope.setdefault("state", {})[_BODY] = body
+        context_of(scope).body = body
         return _empty_body, scope
 
     def _decode(self, raw: bytearray, scope: Scope) -> Any:
@@ -351,6 +321,4 @@ __all__ = [
     "CompiledSchema",
     "StrictURIParser",
     "format_path",
-    "peek_body",
-    "take_body",
 ]

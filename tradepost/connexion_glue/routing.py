@@ -1,4 +1,13 @@
-"""Route-level facts Connexion does not give: operationId to handler, and ``Allow``."""
+"""Route-level facts Connexion does not give: operationId to handler, and ``Allow``.
+
+- ``HandlerResolver``: ``operationId`` -> ``handlers.<surface>.<snake_case>``, and each
+  handler's PEP 362 ``__signature__`` precomputed (``precompute_signature``): Connexion
+  calls ``inspect.signature`` on the handler and the bearer hook on every request (1.14x
+  req/s, bench/NOTES.md). Pinned by tests/test_spec.py (every operationId resolves).
+- ``AllowedMethods``: a 405 from Starlette lists only the first matching route's methods
+  in ``Allow``; this lists every method the spec defines for the path (Schemathesis's
+  ``unsupported_method`` check, tests/test_schemathesis.py).
+"""
 
 from __future__ import annotations
 
@@ -31,11 +40,15 @@ class HandlerResolver(Resolver):  # type: ignore[misc]
         return handler
 
     def resolve_function_from_operation_id(self, operation_id: str) -> Any:
-        function = super().resolve_function_from_operation_id(operation_id)
-        # Connexion reads the handler's signature on every request; with ``__signature__``
-        # set (PEP 362) ``inspect.signature`` returns it instead of rebuilding it.
-        function.__signature__ = inspect.signature(function)
-        return function
+        return precompute_signature(super().resolve_function_from_operation_id(operation_id))
+
+
+def precompute_signature(function: Any) -> Any:
+    """Connexion reads a handler's (and the bearer hook's) signature on every request; with
+    ``__signature__`` set (PEP 362) ``inspect.signature`` returns it instead of rebuilding it.
+    """
+    function.__signature__ = inspect.signature(function)
+    return function
 
 
 class AllowedMethods:

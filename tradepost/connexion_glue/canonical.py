@@ -1,0 +1,91 @@
+"""``CanonicalRequest``: what Connexion matches case- and byte-sensitively, made canonical
+before routing.
+
+- A path or query string whose percent-escapes are not UTF-8 is 400, naming the
+  parameter. The server would otherwise hand the application U+FFFD in their place (a
+  well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
+  Pinned by tests/test_hostile.py (non-UTF-8 escapes per parameter).
+- The media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
+  the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
+  validation and reached the handler without a body (a 500). It is lower-cased here.
+  Pinned by tests/test_sharp_edges.py (media type case on every write).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tradepost.connexion_glue.routing import AllowedMethods
+from tradepost.errors import FieldError, InvalidRequest
+
+
+class CanonicalRequest:
+    """Refuses a target that is not UTF-8 text; lower-cases the body's media type."""
+
+    def __init__(self, app: ASGIApp, *, routes: AllowedMethods) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
+            if problem is not None:
+                raise InvalidRequest(
+                    f"The {problem.location} parameter {problem.field!r} is not UTF-8 text."
+                    if problem.field
+                    else f"The request {problem.location} is not UTF-8 text.",
+                    fields=[problem],
+                )
+            headers = scope["headers"]
+            for index, (name, value) in enumerate(headers):
+                if name == b"content-type" and (canonical := _lower_media_type(value)) != value:
+                    headers = scope["headers"] = list(headers)
+                    headers[index] = (name, canonical)
+        await self.app(scope, receive, send)
+
+    def _path_problem(self, scope: Scope) -> FieldError | None:
+        raw = scope.get("raw_path")
+        if not raw:
+            return None
+        raw = raw.split(b"?", 1)[0]
+        if _plain(raw):
+            return None
+        for index, segment in enumerate(raw.split(b"/")):
+            if not _is_text(unquote_to_bytes(segment)):
+                name = self.routes.parameter_at(scope["path"], index) or ""
+                return FieldError("path", name, "is not UTF-8 text once percent-decoded")
+        return None
+
+
+def _query_problem(query: bytes) -> FieldError | None:
+    if _plain(query):
+        return None
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        raw_name = unquote_to_bytes(name.replace(b"+", b" "))
+        raw_value = unquote_to_bytes(value.replace(b"+", b" "))
+        if not (_is_text(raw_name) and _is_text(raw_value)):
+            shown = raw_name.decode("utf-8", "replace")[:50] if _is_text(raw_name) else ""
+            return FieldError("query", shown, "is not UTF-8 text once percent-decoded")
+    return None
+
+
+def _plain(data: bytes) -> bool:
+    """ASCII without percent-escapes: text as it is (the common case, checked fast)."""
+    return data.isascii() and b"%" not in data
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _lower_media_type(value: bytes) -> bytes:
+    """``Application/JSON; charset=UTF-8`` -> ``application/json; charset=UTF-8``."""
+    media_type, separator, parameters = value.partition(b";")
+    return media_type.strip().lower() + separator + parameters
