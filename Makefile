@@ -36,7 +36,8 @@ PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist worksteal
 test: install browser lint typecheck check-spec lint-spec
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## bench: the service against FastAPI/Starlette references under wrk (bench/RESULTS.md)
+## bench: the service against FastAPI/Starlette references under wrk, and on PostgreSQL
+##        against pgbench running the service's own transactions (bench/RESULTS.md)
 ##        options: make bench BENCH_ARGS="--duration 5 --rounds 7 --connections 32"
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,bench]'
@@ -45,6 +46,8 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	@pgbench --version >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-contrib)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install

@@ -1,6 +1,7 @@
 """A/B of the service against itself at another commit: ``python -m bench.ab REV``.
 
-Both versions serve the trade PATCH from their own SQLite database (same rows), one
+Both versions serve the trade PATCH (or, with ``--surface strategies``, the Strategies
+PUT) from their own SQLite database (same rows), one
 worker each; rounds alternate which goes first. Prints medians and per-round ratios.
 The other version's code is taken with ``git archive`` into a temporary directory and
 put first on ``sys.path`` of its server (the same virtualenv otherwise).
@@ -50,6 +51,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--surface", choices=("trades", "strategies"), default="trades")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tradepost-ab-"))
     other = work / "src"
@@ -63,15 +65,15 @@ def main() -> int:
     try:
         for name, source in ((args.rev, other), ("work tree", ROOT)):
             data = seed.seed(f"sqlite:///{work / name.replace(' ', '_')}.db", 1000)
-            ids = data.write_ids(work, name.replace(" ", "_"))["trades"]
+            ids = data.write_ids(work, name.replace(" ", "_"))[args.surface]
             started[name] = (start(name.replace(" ", "_"), source, data.url, work), data, ids)
 
         def run(name: str, seconds: int) -> load.Measurement:
             server, data, ids = started[name]
             return load.run_wrk(
                 server.url,
-                "trades",
-                data.trade_token,
+                args.surface,
+                data.trade_token if args.surface == "trades" else data.strategy_token,
                 ids,
                 duration=seconds,
                 connections=args.connections,

@@ -9,8 +9,10 @@ from typing import Any
 LABELS = {
     "service": "tradepost (Connexion)",
     "fastapi": "FastAPI + SQLModel",
+    "fastapi_async": "FastAPI + SQLModel, async",
     "starlette": "Starlette + ORM, unvalidated",
     "echo": "Starlette JSON echo (ceiling)",
+    "pgbench": "pgbench, the same transaction (ceiling)",
 }
 SURFACE_LABELS = {
     "trades": "trade PATCH /api/v1/trades/{id}",
@@ -28,7 +30,18 @@ def ratios(cells: dict[str, list[dict[str, float]]], ref: str, key: str = "rps")
     return [s[key] / r[key] for s, r in zip(cells["service"], cells[ref], strict=True) if r[key]]
 
 
-def phase_table(phase: dict[str, Any]) -> list[str]:
+def label(variant: str, env: dict[str, Any]) -> str:
+    if variant == "fastapi_async":
+        return f"{LABELS[variant]} ({env['args'].get('async_driver', 'asyncpg')})"
+    return LABELS[variant]
+
+
+def ratio_text(cells: dict[str, list[dict[str, float]]], ref: str) -> str:
+    r = ratios(cells, ref)
+    return f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})"
+
+
+def phase_table(phase: dict[str, Any], env: dict[str, Any]) -> list[str]:
     lines = [
         "| surface | variant | requests/s median (min-max) | p50 ms | p99 ms | errors | "
         "service/variant req/s, median of rounds (min-max) |",
@@ -36,12 +49,9 @@ def phase_table(phase: dict[str, Any]) -> list[str]:
     ]
     for surface, cells in phase["cells"].items():
         for variant, runs in cells.items():
-            ratio = "—"
-            if variant != "service":
-                r = ratios(cells, variant)
-                ratio = f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})"
+            ratio = "—" if variant == "service" else ratio_text(cells, variant)
             lines.append(
-                f"| {SURFACE_LABELS[surface]} | {LABELS[variant]} | "
+                f"| {SURFACE_LABELS[surface]} | {label(variant, env)} | "
                 f"{spread([x['rps'] for x in runs])} | {spread([x['p50_ms'] for x in runs], 1)} | "
                 f"{spread([x['p99_ms'] for x in runs], 1)} | "
                 f"{sum(int(x['errors']) for x in runs)} | {ratio} |"
@@ -50,12 +60,30 @@ def phase_table(phase: dict[str, Any]) -> list[str]:
 
 
 def targets(phase: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """The issues' targets for the trade PATCH: issue 17's on PostgreSQL, the earlier ones
+    on SQLite."""
     cells = phase["cells"].get("trades")
     if not cells:
         return []
+    p99_service = statistics.median(x["p99_ms"] for x in cells["service"])
+    if "pgbench" in cells:
+        vs_pgbench = statistics.median(ratios(cells, "pgbench"))
+        vs_fastapi = statistics.median(ratios(cells, "fastapi_async"))
+        return [
+            (
+                "trade PATCH req/s ≥ 0.25x pgbench's tps for the same transaction",
+                vs_pgbench >= 0.25,
+                ratio_text(cells, "pgbench"),
+            ),
+            ("trade PATCH p99 < 100 ms", p99_service < 100, f"{p99_service:.1f} ms"),
+            (
+                "trade PATCH req/s ≥ 2x the async FastAPI reference",
+                vs_fastapi >= 2,
+                ratio_text(cells, "fastapi_async"),
+            ),
+        ]
     vs_fastapi = statistics.median(ratios(cells, "fastapi"))
     vs_starlette = statistics.median(ratios(cells, "starlette"))
-    p99_service = statistics.median(x["p99_ms"] for x in cells["service"])
     p99_fastapi = statistics.median(x["p99_ms"] for x in cells["fastapi"])
     return [
         ("trade PATCH req/s ≥ 1.5x FastAPI", vs_fastapi >= 1.5, f"{vs_fastapi:.2f}x"),
@@ -68,6 +96,19 @@ def targets(phase: dict[str, Any]) -> list[tuple[str, bool, str]]:
     ]
 
 
+def strategies_line(phase: dict[str, Any], env: dict[str, Any]) -> list[str]:
+    """The Strategies PUT on PostgreSQL, reported the same way (no target of its own)."""
+    cells = phase["cells"].get("strategies", {})
+    if "pgbench" not in cells:
+        return []
+    p99 = statistics.median(x["p99_ms"] for x in cells["service"])
+    return [
+        f"- reported: Strategies PUT req/s vs pgbench's tps for its transaction "
+        f"{ratio_text(cells, 'pgbench')}, vs {label('fastapi_async', env)} "
+        f"{ratio_text(cells, 'fastapi_async')}, p99 {p99:.1f} ms",
+    ]
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -76,11 +117,21 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     phases = results["phases"]
     fig, axes = plt.subplots(1, len(phases), figsize=(6.5 * len(phases), 4.8), squeeze=False)
-    colors = {"service": "#1f6feb", "fastapi": "#d29922", "starlette": "#8957e5", "echo": "#8b949e"}
-    bars_for = [v for v in LABELS if v != "echo"]  # the echo, 20-40x higher, is a tick note
+    colors = {
+        "service": "#1f6feb",
+        "fastapi": "#d29922",
+        "fastapi_async": "#d29922",
+        "starlette": "#8957e5",
+        "pgbench": "#2da44e",
+    }
+    env = results["environment"]
     for ax, phase in zip(axes[0], phases, strict=True):
         surfaces = list(phase["cells"])
-        width = 0.26
+        # the echo, 20-40x higher, is a tick note
+        bars_for = [
+            v for v in LABELS if v != "echo" and any(v in c for c in phase["cells"].values())
+        ]
+        width = 0.8 / len(bars_for)
         for i, variant in enumerate(bars_for):
             xs, medians, low, high = [], [], [], []
             for j, surface in enumerate(surfaces):
@@ -88,7 +139,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 if not runs:
                     continue
                 median = statistics.median(runs)
-                xs.append(j + (i - 1) * width)
+                xs.append(j + (i - (len(bars_for) - 1) / 2) * width)
                 medians.append(median)
                 low.append(median - min(runs))
                 high.append(max(runs) - median)
@@ -98,7 +149,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 width,
                 yerr=[low, high],
                 capsize=3,
-                label=LABELS[variant],
+                label=label(variant, env),
                 color=colors[variant],
             )
             for x, median in zip(xs, medians, strict=True):
@@ -122,8 +173,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_title(phase["title"], fontsize=10)
         ax.set_ylabel("requests/s (median of rounds, whiskers: min-max)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="upper left")
-    env = results["environment"]
+        ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
         f"wrk, {env['args']['connections']} connections, {env['args']['rounds']} "
         f"interleaved rounds of {env['args']['duration']} s — {env['nproc']} cores, "
@@ -135,6 +185,42 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def profile_section(prof: dict[str, Any] | None, args: dict[str, Any]) -> list[str]:
+    if not prof:
+        return []
+    if "categories" not in prof:
+        return ["## Profile", "", f"py-spy failed: {prof.get('error')}", ""]
+    phase = prof.get("phase", "SQLite (WAL, synchronous=NORMAL), 1 worker")
+    lines = [
+        f"## Where the service spends its time (py-spy): {phase}",
+        "",
+        f"`py-spy record` at 200 Hz for {args['profile_seconds']} s on the service (every "
+        f"worker process) under trade PATCH load, {args['connections']} connections "
+        f"({prof['samples']} samples, `{prof['file']}`"
+        + (f"; {prof['rps']:.0f} req/s while sampled" if "rps" in prof else "")
+        + "). Each sample is charged to the deepest frame of a known kind (SQLAlchemy called "
+        "from `models/` counts as database); py-spy runs without `--idle`, and the samples "
+        "it still takes of threads that wait are counted as waiting by their leaf frame:",
+        "",
+        "| where | share of samples |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {share:.1%} |" for name, share in prof["categories"]]
+    if prof.get("threads"):
+        lines += [
+            "",
+            "By thread:",
+            "",
+            "| thread | share of all samples | share of the samples not waiting |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {a:.1%} | {b:.1%} |" for name, a, b in prof["threads"]]
+    lines += ["", "Hottest leaf functions:", "", "| function | share |", "|---|---|"]
+    lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["leaves"]]
+    lines.append("")
+    return lines
+
+
 def write(results: dict[str, Any], out: Path) -> None:
     plot(results, out / "results.png")
     env, extras = results["environment"], results["extras"]
@@ -143,8 +229,8 @@ def write(results: dict[str, Any], out: Path) -> None:
         "# Benchmark results",
         "",
         "Generated by `make bench` (`.venv/bin/python -m bench`); rerun it to refresh this file,",
-        "`results.png`, `results.json` and `profile.speedscope.json` (a flame graph: open it in",
-        "speedscope). `bench/NOTES.md` (the findings below) is written by hand and kept.",
+        "`results.png`, `results.json` and `profile-*.speedscope.json` (flame graphs: open them",
+        "in speedscope). `bench/NOTES.md` (the findings below) is written by hand and kept.",
         "",
         "![requests/s per variant and surface](results.png)",
         "",
@@ -154,7 +240,8 @@ def write(results: dict[str, Any], out: Path) -> None:
         f"{env['loadavg_start'][0]:.1f} at start, {env['loadavg_end'][0]:.1f} at end (the "
         "benchmark itself keeps both cores busy); absolute numbers move between runs, so "
         "compare the interleaved ratios.",
-        f"- Python {env['python']}, SQLite {env['sqlite']}, {env['wrk']}; "
+        f"- Python {env['python']}, SQLite {env['sqlite']}, {env['wrk']}, "
+        f"{env.get('pgbench', 'pgbench')}; "
         + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
         f"- load: wrk, 1 thread, {args['connections']} connections, {args['duration']} s per cell "
         f"and round, {args['rounds']} rounds after a {args['warmup']} s warm-up per cell; "
@@ -172,20 +259,30 @@ def write(results: dict[str, Any], out: Path) -> None:
         "  - **FastAPI + SQLModel** (`bench/references/fastapi_app.py`): Pydantic body model with "
         "the spec's constraints, header parameters, Bearer token looked up in the hashed token "
         "table on every request, load → setattr → commit → refresh → response model; `def` "
-        "endpoints (thread pool), as in the SQLModel tutorial;",
+        "endpoints (thread pool), as in the SQLModel tutorial; on SQLite;",
+        "  - **FastAPI + SQLModel, async** (`bench/references/fastapi_async_app.py`): the same "
+        "models and steps on SQLAlchemy's asyncio extension (`create_async_engine`, SQLModel's "
+        "`AsyncSession`, `async def` endpoints, every database call awaited), what a FastAPI "
+        f"user picks on PostgreSQL; driver {args.get('async_driver', 'asyncpg')}; on PostgreSQL;",
         "  - **Starlette + ORM** (`bench/references/starlette_app.py`): the same ORM update, no "
         "validation, no authentication, `async def` on the loop;",
         "  - **echo** (`bench/references/echo_app.py`): parse the JSON body and send it back;",
-        "  - the references run uvicorn's default event loop (uvloop).",
+        "  - the references run uvicorn's default event loop (uvloop);",
+        "  - **pgbench** (`bench/pgbench.py`, PostgreSQL only): the service's own transaction "
+        "(`BEGIN`; `SELECT ... FOR UPDATE`; the guarded `UPDATE`; the history `INSERT`; "
+        "`COMMIT`) on the service's own database, same rows, same bind values, prepared "
+        f"statements, {args['connections']} clients on one thread: the database's ceiling for "
+        "that transaction.",
         "",
     ]
     for phase in results["phases"]:
         durability = ", ".join(f"`{k}` = {v}" for k, v in phase["durability"].items())
         lines += [f"## {phase['title']}", "", f"Durability: {durability}.", ""]
-        lines += phase_table(phase)
+        lines += phase_table(phase, env)
         lines += ["", "Targets (trade PATCH):", ""]
         for name, met, value in targets(phase):
             lines.append(f"- {'**met**' if met else '**not met**'}: {name} — {value}")
+        lines += strategies_line(phase, env)
         lines.append("")
     if "postgres_skipped" in extras:
         lines += [f"PostgreSQL phase skipped: {extras['postgres_skipped']}", ""]
@@ -203,25 +300,8 @@ def write(results: dict[str, Any], out: Path) -> None:
             + f" s — target < {YEAR_TARGET_S:.0f} s **{'met' if met else 'not met'}**.",
             "",
         ]
-    prof = extras.get("profile")
-    if prof and "categories" in prof:
-        lines += [
-            "## Where the service spends its time (py-spy)",
-            "",
-            f"`py-spy record` at 200 Hz for {args['profile_seconds']} s on the SQLite service "
-            f"under trade PATCH load ({prof['samples']} samples, `{prof['file']}`). Each sample "
-            "is charged to the deepest frame of a known kind (SQLAlchemy called from "
-            "`models/` counts as database):",
-            "",
-            "| where | share of samples |",
-            "|---|---|",
-        ]
-        lines += [f"| {name} | {share:.1%} |" for name, share in prof["categories"]]
-        lines += ["", "Hottest leaf functions:", "", "| function | share |", "|---|---|"]
-        lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["leaves"]]
-        lines.append("")
-    elif prof:
-        lines += ["## Profile", "", f"py-spy failed: {prof.get('error')}", ""]
+    for key in ("profile", "profile_postgres"):
+        lines += profile_section(extras.get(key), args)
     notes = out / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

@@ -26,11 +26,15 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import load, profiling, report, seed, servers, yeardoc
+from bench import load, pgbench, profiling, report, seed, servers, yeardoc
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("service", "fastapi", "starlette", "echo")
 SURFACES = ("trades", "strategies")
+# The variants of each phase, in the order a round starts from (rotated per round).
+# ``pgbench`` is no server: it runs the service's transaction on the service's database.
+SQLITE_VARIANTS = ("service", "fastapi", "starlette", "echo")
+PG_VARIANTS = ("service", "fastapi_async", "starlette", "echo", "pgbench")
+SERVERLESS = ("pgbench",)
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
 
@@ -41,11 +45,16 @@ class Phase:
     workers: int
     durability: dict[str, str]
     # the variants timed per surface (the PostgreSQL phase times the Strategies PUT on the
-    # service and FastAPI only, to keep the default run near six minutes)
+    # service, FastAPI and pgbench only, to keep the default run near eight minutes)
     variants: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: dict.fromkeys(SURFACES, VARIANTS)
+        default_factory=lambda: dict.fromkeys(SURFACES, SQLITE_VARIANTS)
     )
     cells: dict[str, dict[str, list[dict[str, float]]]] = field(default_factory=dict)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """Every variant of the phase once, in first-seen order."""
+        return tuple(dict.fromkeys(v for vs in self.variants.values() for v in vs))
 
 
 def _env_default(name: str, fallback: str) -> str:
@@ -84,7 +93,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=_env_default("postgres_url", PG_BASE),
         help="server for the PostgreSQL phase (databases tradepost_bench_*)",
     )
+    parser.add_argument(
+        "--pg-database-prefix",
+        default=_env_default("pg_database_prefix", "tradepost_bench"),
+        help="the PostgreSQL phase's databases are PREFIX_<variant> (dropped and recreated)",
+    )
     parser.add_argument("--pg-workers", type=int, default=2)
+    parser.add_argument(
+        "--async-driver",
+        choices=("asyncpg", "psycopg"),
+        default=_env_default("async_driver", "asyncpg"),
+        help="the async FastAPI reference's PostgreSQL driver (BENCH_ASYNC_DRIVER)",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-year", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
@@ -157,20 +177,34 @@ def run_phase(
     seeded = {name: seed.seed(url, args.rows) for name, url in urls.items() if url}
     seeded["echo"] = seeded["service"]  # same requests; the echo has no database
     ids = {name: data.write_ids(work, f"{phase.key}-{name}") for name, data in seeded.items()}
+    scripts = {}
+    if "pgbench" in phase.order:
+        seeded["pgbench"] = seeded["service"]  # the service's own database and rows
+        scripts = pgbench.write_scripts(seeded["service"], work)
     started: dict[str, servers.Server] = {}
     extras: dict[str, Any] = {}
     try:
-        for name in VARIANTS:
-            started[name] = servers.launch(name, urls.get(name), phase.workers, work)
+        reference_env = {"BENCH_ASYNC_DRIVER": args.async_driver}
+        for name in (v for v in phase.order if v not in SERVERLESS):
+            started[name] = servers.launch(name, urls.get(name), phase.workers, work, reference_env)
         for name, server in started.items():
             server.wait_ready()
             log(f"{phase.title}: {name} on {server.url}")
         cells = [(s, v) for s in SURFACES for v in phase.variants[s]]
         for surface, variant in cells:
-            preflight(started[variant], surface, seeded[variant])
+            if variant not in SERVERLESS:
+                preflight(started[variant], surface, seeded[variant])
 
         def one(surface: str, variant: str, seconds: int) -> load.Measurement:
             data = seeded[variant]
+            if variant == "pgbench":
+                return pgbench.run_pgbench(
+                    data.url,
+                    scripts[surface],
+                    duration=seconds,
+                    clients=args.connections,
+                    log_dir=work,
+                )
             token = data.trade_token if surface == "trades" else data.strategy_token
             return load.run_wrk(
                 started[variant].url,
@@ -184,9 +218,9 @@ def run_phase(
         for surface, variant in cells:
             one(surface, variant, args.warmup)
         for number in range(args.rounds):
-            shift = number % len(VARIANTS)
+            shift = number % len(phase.order)
             for surface in SURFACES:
-                order = VARIANTS[shift:] + VARIANTS[:shift]
+                order = phase.order[shift:] + phase.order[:shift]
                 for variant in (v for v in order if v in phase.variants[surface]):
                     measured = one(surface, variant, args.duration)
                     phase.cells.setdefault(surface, {}).setdefault(variant, []).append(
@@ -197,9 +231,9 @@ def run_phase(
                 + ", ".join(f"{s}/{v} {phase.cells[s][v][-1]['rps']:.0f}/s" for s, v in cells)
             )
 
-        if phase.key == "sqlite" and not args.skip_profile:
+        if not args.skip_profile:
             extras["profile"] = profile_service(
-                started["service"], seeded["service"], ids["service"]["trades"], args
+                phase, started["service"], seeded["service"], ids["service"]["trades"], args
             )
         if phase.key == "sqlite" and not args.skip_year:
             log("year of strategy outputs: 3 PUTs to the service")
@@ -216,13 +250,18 @@ def run_phase(
 
 
 def profile_service(
-    server: servers.Server, data: seed.Seeded, trade_ids: Path, args: argparse.Namespace
+    phase: Phase,
+    server: servers.Server,
+    data: seed.Seeded,
+    trade_ids: Path,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
-    output = args.output / "profile.speedscope.json"
+    """py-spy on every process of the service (its workers too) under trade PATCH load."""
+    output = args.output / f"profile-{phase.key}.speedscope.json"
     log(f"py-spy on the service (pid {server.process.pid}) under trade PATCH load")
     sampler = profiling.record(server.process.pid, args.profile_seconds, output)
     time.sleep(1)  # py-spy attaches
-    load.run_wrk(
+    measured = load.run_wrk(
         server.url,
         "trades",
         data.trade_token,
@@ -235,6 +274,8 @@ def profile_service(
         return {"error": errors.decode(errors="replace")[-1000:]}
     summary = profiling.summarize(output)
     summary["file"] = output.name
+    summary["phase"] = phase.title
+    summary["rps"] = measured.rps  # under py-spy: slower than the rounds above
     return summary
 
 
@@ -286,6 +327,7 @@ def environment() -> dict[str, Any]:
         "sqlalchemy",
         "sqlmodel",
         "psycopg",
+        "asyncpg",
         "jsonschema-rs",
         "orjson",
         "py-spy",
@@ -298,8 +340,17 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "wrk": (wrk.stdout or wrk.stderr).split("[")[0].strip(),
+        "pgbench": _pgbench_version(),
         "packages": {name: version(name) for name in packages},
     }
+
+
+def _pgbench_version() -> str:
+    try:
+        done = subprocess.run([pgbench.pgbench_path(), "--version"], capture_output=True, text=True)
+    except SystemExit as missing:
+        return str(missing)
+    return done.stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         if reason is None:
             base = make_url(args.postgres_url)
             pg_urls: dict[str, str | None] = {
-                n: base.set(database=f"tradepost_bench_{n}").render_as_string(False)
-                for n in ("service", "fastapi", "starlette")
+                n: base.set(database=f"{args.pg_database_prefix}_{n}").render_as_string(False)
+                for n in ("service", "fastapi_async", "starlette")
             }
             durability = postgres_durability(base.set(database="postgres").render_as_string(False))
             pg = Phase(
@@ -341,10 +392,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"PostgreSQL {durability['server_version'].split()[0]}, {args.pg_workers} workers",
                 args.pg_workers,
                 durability,
-                variants={"trades": VARIANTS, "strategies": ("service", "fastapi")},
+                variants={
+                    "trades": PG_VARIANTS,
+                    "strategies": ("service", "fastapi_async", "pgbench"),
+                },
             )
             phases.append(pg)
-            run_phase(pg, pg_urls, args, work)
+            pg_extras = run_phase(pg, pg_urls, args, work)
+            if "profile" in pg_extras:
+                extras["profile_postgres"] = pg_extras["profile"]
         else:
             extras["postgres_skipped"] = reason
             log(f"PostgreSQL phase skipped: {reason}")

@@ -16,6 +16,7 @@ import httpx
 BIN = Path(sys.executable).parent
 REFERENCES = {
     "fastapi": "bench.references.fastapi_app:create_app",
+    "fastapi_async": "bench.references.fastapi_async_app:create_app",
     "starlette": "bench.references.starlette_app:create_app",
     "echo": "bench.references.echo_app:create_app",
 }
@@ -62,16 +63,28 @@ class Server:
                 self.process.wait(5)
 
 
-def start(name: str, database_url: str | None, workers: int, log_dir: Path) -> Server:
-    server = launch(name, database_url, workers, log_dir)
+def start(
+    name: str,
+    database_url: str | None,
+    workers: int,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+) -> Server:
+    server = launch(name, database_url, workers, log_dir, env)
     server.wait_ready()
     return server
 
 
-def launch(name: str, database_url: str | None, workers: int, log_dir: Path) -> Server:
+def launch(
+    name: str,
+    database_url: str | None,
+    workers: int,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """Start without waiting; ``service`` is ``tradepost serve``, any other a reference."""
     port = free_port()
-    env = {**os.environ}
+    env = {**os.environ, **(extra_env or {})}
     if name == "service":
         env["TRADEPOST_DATABASE_URL"] = database_url or ""
         command = [str(BIN / "tradepost"), "serve", "--host", "127.0.0.1", "--port", str(port)]

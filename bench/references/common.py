@@ -33,5 +33,6 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # Same pool as the service's default (TRADEPOST_POOL_SIZE=5 plus as many overflow).
-    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    # Same pool as the service's default (TRADEPOST_POOL_SIZE=5 plus as many overflow),
+    # without a pre-ping per checkout, as the service since issue 17.
+    return create_engine(url, pool_size=5, max_overflow=5)
