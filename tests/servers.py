@@ -31,7 +31,7 @@ class Server:
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -56,7 +56,7 @@ def running_server(
     log_dir: Path,
     *args: str,
     env: dict[str, str] | None = None,
-    ready_timeout: float = 30,
+    ready_timeout: float = 90,  # start-up imports take a while on a busy two-core machine
 ) -> Iterator[Server]:
     port = free_port()
     log = log_dir / f"server-{port}.log"
