@@ -1,7 +1,7 @@
 """strategies: retailers, customer names, strategy configurations
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 15:30:00.000000
 
 A customer gets a display name (empty for existing customers) and belongs to retailers
@@ -19,7 +19,7 @@ from alembic import op
 import models.types
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

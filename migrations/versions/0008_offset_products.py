@@ -1,7 +1,7 @@
 """offset products and prices; reusable quotes priced from them
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-02 15:50:00.000000
 
 The catalogue starts empty: ``tradepost products seed`` adds the example products
@@ -18,7 +18,7 @@ from alembic import op
 import models.types
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

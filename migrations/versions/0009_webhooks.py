@@ -1,7 +1,7 @@
 """webhooks and their outbox
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02 15:40:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.types
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
