@@ -382,7 +382,7 @@ def list_trades(session: Session, ctx: TradeContext, query: TradeQuery) -> Trade
     table = _TABLE.c
     where = [table.tenant_id == ctx.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
     total = session.connection().execute(select(func.count()).where(*where)).scalar_one()
-    descending = query.order.upper() == "DESC"
+    descending = query.order == "DESC"
     if query.after is not None:
         anchor = get_trade(session, ctx, query.after)
         where.append(table.pk < anchor["pk"] if descending else table.pk > anchor["pk"])

@@ -293,7 +293,7 @@ class TestRetrieveTrades:
         ascending = client.get("/api/v1/trades?order=ASC&limit=2&page=2", headers=headers).json()
         assert [t["tradeId"] for t in ascending["items"]] == ids[2:4]
         assert ascending["total"] == 5
-        descending = client.get("/api/v1/trades?order=desc&limit=2&page=3", headers=headers).json()
+        descending = client.get("/api/v1/trades?order=DESC&limit=2&page=3", headers=headers).json()
         assert [t["tradeId"] for t in descending["items"]] == ids[:1]
         assert descending["nextCursor"] is None
         beyond = client.get("/api/v1/trades?page=9", headers=headers).json()
