@@ -156,7 +156,9 @@ INPUT = {f.name: f.column for f in FIELDS if f.on_create or f.on_update}
 """JSON name -> column, for every field a create or update body may carry."""
 RENDERED = tuple((f.name, f.column) for f in FIELDS if f.in_answer)
 HISTORY = tuple((f.name, f.column) for f in FIELDS if f.in_history)
-_UPDATABLE = tuple(f.column for f in FIELDS if f.on_update)
+# What the details PATCH's UPDATE sets: its fields but the tenant (a body may repeat the
+# tenant, never change it).
+_UPDATABLE = tuple(f.column for f in FIELDS if f.on_update and f.column != "tenant_id")
 
 
 @dataclass(frozen=True, slots=True)

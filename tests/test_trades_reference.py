@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from models.history import history_page
 from tests.conftest import TokenFactory
 from tests.contract import snapshot
 from tests.factories import load_trade, make_trade
@@ -606,6 +607,13 @@ class TestLifecycle:
         response = client.delete(url_of(trade.id), headers=headers)
         assert response.status_code == 200, response.text
         assert response.json() == {"message": "Trade deleted successfully."}
+        with db.read() as session:
+            entries, _total = history_page(
+                session, resource_type="trade", resource_id=trade.id, limit=10
+            )
+        assert [e.version for e in entries] == [1, 2]
+        assert json.loads(entries[-1].after_json)["deletedAt"] is not None
+        assert json.loads(entries[0].after_json)["deletedAt"] is None
         before = snapshot(db)
         for path, body, _message in CHANGES.values():
             again = client.patch(url_of(trade.id, path), json=body, headers=headers)
