@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from models import trades
+from models import trade_lists, trades
 from models.history import ChangeEntry, snapshot
-from models.trades import TradeContext, TradePage, TradeQuery, TradeRow
+from models.trade_lists import TradePage, TradeQuery
+from models.trades import TradeContext, TradeRow
 from tradepost.http import (
     body,
     header,
@@ -118,7 +119,7 @@ async def list_trades(
         unknown_attribute_filtered=bool(by_states or by_cities),
     )
     with services().db.read() as session:
-        found = trades.list_trades(session, _context(token_info), query)
+        found = trade_lists.list_trades(session, _context(token_info), query)
     return json_response(_page_json(found, query))
 
 
@@ -159,7 +160,7 @@ async def list_trade_negotiations(
         negotiations=True,
     )
     with services().db.read() as session:
-        found = trades.list_trades(session, _context(token_info), query)
+        found = trade_lists.list_trades(session, _context(token_info), query)
     return json_response(
         {
             "status": True,
