@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from models import trades
+from models import trade_lists, trades
 from models.history import ChangeEntry, snapshot
-from models.trades import TradeContext, TradePage, TradeQuery, TradeRow
+from models.trade_lists import TradePage, TradeQuery
+from models.trades import TradeContext, TradeRow
 from tradepost.http import (
     body,
     header,
@@ -115,7 +116,7 @@ async def list_trades(
         business_ids=tuple(by_business_ids or ()),
         unknown_attribute_filtered=bool(by_states or by_cities),
     )
-    found = await services().db.run_read(trades.list_trades, _context(token_info), query)
+    found = await services().db.run_read(trade_lists.list_trades, _context(token_info), query)
     return json_response(_page_json(found, query))
 
 
@@ -155,7 +156,7 @@ async def list_trade_negotiations(
         unknown_attribute_filtered=any(unknown) or 1 in (trade_with_sabi, trade_initiated_by_buyer),
         negotiations=True,
     )
-    found = await services().db.run_read(trades.list_trades, _context(token_info), query)
+    found = await services().db.run_read(trade_lists.list_trades, _context(token_info), query)
     return json_response(
         {
             "status": True,

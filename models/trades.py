@@ -20,7 +20,7 @@ Rules (also written in openapi.yaml):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -35,12 +35,8 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    and_,
     bindparam,
-    false,
-    func,
     insert,
-    or_,
     select,
     update,
 )
@@ -156,7 +152,9 @@ INPUT = {f.name: f.column for f in FIELDS if f.on_create or f.on_update}
 """JSON name -> column, for every field a create or update body may carry."""
 RENDERED = tuple((f.name, f.column) for f in FIELDS if f.in_answer)
 HISTORY = tuple((f.name, f.column) for f in FIELDS if f.in_history)
-_UPDATABLE = tuple(f.column for f in FIELDS if f.on_update)
+# What the details PATCH's UPDATE sets: its fields but the tenant (a body may repeat the
+# tenant, never change it).
+_UPDATABLE = tuple(f.column for f in FIELDS if f.on_update and f.column != "tenant_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +175,8 @@ class TradeContext:
 TradeRow = Mapping[str, Any]
 """A trade as its columns: what every function here returns."""
 
-_TABLE = Trade.__table__  # type: ignore[attr-defined]
+TABLE = Trade.__table__  # type: ignore[attr-defined]
+_TABLE = TABLE
 COLUMNS = tuple(_TABLE.columns.keys())
 # Tenancy in one place: every read of a trade by id is scoped by these conditions, and a
 # deleted trade is not found.
@@ -298,104 +297,6 @@ def _scope(tenant_id: str, trade_id: str) -> dict[str, str]:
 
 def _not_found(trade_id: str) -> NotFound:
     return NotFound(f"No trade found with tradeId {trade_id}.")
-
-
-# --- lists ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TradeQuery:
-    """What a list asks for; every filter is optional, values within one filter are ORed.
-
-    ``states``, ``cities``, ``request_ids`` and ``request_statuses`` name what this
-    service does not record about a trade (a location, a trade request): no trade matches
-    a value of them. ``with_sabi`` / ``initiated_by_buyer`` = 1 likewise match nothing.
-    """
-
-    limit: int = 20
-    page: int = 1
-    order: str = "DESC"
-    after: str | None = None
-    search: str | None = None
-    date_range: tuple[date, date] | None = None
-    statuses: tuple[str, ...] = ()
-    product_ids: tuple[str, ...] = ()
-    trade_ids: tuple[str, ...] = ()
-    business_ids: tuple[str, ...] = ()
-    seller_ids: tuple[str, ...] = ()
-    buyer_ids: tuple[str, ...] = ()
-    unit_types: tuple[str, ...] = ()
-    unknown_attribute_filtered: bool = False
-    negotiations: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TradePage:
-    rows: Sequence[TradeRow]
-    next_cursor: str | None
-    total: int
-
-
-_SEARCHED = (
-    _TABLE.c.product_id,
-    _TABLE.c.description,
-    _TABLE.c.business_id,
-    _TABLE.c.buyer_id,
-)
-
-
-def _conditions(query: TradeQuery) -> list[Any]:
-    table = _TABLE.c
-    found: list[Any] = []
-    if query.negotiations:
-        found.append(table.status.in_([s.value for s in lifecycle.NEGOTIATING]))
-    if query.search:
-        escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        found.append(or_(*(column.ilike(pattern, escape="\\") for column in _SEARCHED)))
-    if query.date_range is not None:
-        start, end = query.date_range
-        found.append(and_(table.trade_date >= start, table.trade_date <= end))
-    for column, values in (
-        (table.status, query.statuses),
-        (table.product_id, query.product_ids),
-        (table.id, query.trade_ids),
-        (table.business_id, query.business_ids),
-        (table.seller_id, query.seller_ids),
-        (table.buyer_id, query.buyer_ids),
-        (table.product_unit_type, tuple(canonical(u) for u in query.unit_types)),
-    ):
-        if values:
-            found.append(column.in_(values))
-    if query.unknown_attribute_filtered:
-        found.append(false())
-    return found
-
-
-def list_trades(session: Session, ctx: TradeContext, query: TradeQuery) -> TradePage:
-    """The tenant's trades matching ``query``: newest first (``DESC``) or oldest first.
-
-    ``after`` (a cursor: the last tradeId of the previous page) and ``page`` combine: the
-    page counts from the cursor.
-    """
-    authorize(ctx)
-    table = _TABLE.c
-    where = [table.tenant_id == ctx.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
-    total = session.connection().execute(select(func.count()).where(*where)).scalar_one()
-    descending = query.order.upper() == "DESC"
-    if query.after is not None:
-        anchor = get_trade(session, ctx, query.after)
-        where.append(table.pk < anchor["pk"] if descending else table.pk > anchor["pk"])
-    statement = (
-        select(_TABLE)
-        .where(*where)
-        .order_by(table.pk.desc() if descending else table.pk.asc())
-        .offset((query.page - 1) * query.limit)
-        .limit(query.limit + 1)
-    )
-    rows = [dict(row) for row in session.connection().execute(statement).mappings()]
-    next_cursor = rows[query.limit - 1]["id"] if len(rows) > query.limit else None
-    return TradePage(rows[: query.limit], next_cursor, total)
 
 
 # --- writes -----------------------------------------------------------------------------

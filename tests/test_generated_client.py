@@ -140,7 +140,7 @@ def test_trade_api_scenario(generated: ModuleType, server: tuple[Server, str]) -
     models = module(generated, "models")
     trades = {
         op: module(generated, f"api.trades.{op}")
-        for op in ("create_trade", "get_trade", "list_trades", "update_trade")
+        for op in ("create_trade", "get_trade", "list_trades", "update_trade", "terminate_trade")
     }
     context = {"tenant_id": "TEN123", "user_id": "USR456"}
     with generated.AuthenticatedClient(base_url=live.url, token=token) as client:
@@ -163,12 +163,15 @@ def trade_scenario(trades: dict[str, Any], models: Any, client: Any, context: An
         ),
     )
     assert created.status_code == 201
-    trade = created.parsed
-    assert isinstance(trade, models.Trade)
-    assert trade.total_amount == 54500
+    answered = created.parsed
+    assert isinstance(answered, models.TradeCreated)
+    assert answered.message == "Trade created successfully."
+    assert answered.total_amount == 54500
 
-    read = trades["get_trade"].sync(client=client, trade_id=trade.trade_id, **context)
-    assert read == trade
+    trade = trades["get_trade"].sync(client=client, trade_id=answered.trade_id, **context)
+    assert isinstance(trade, models.Trade)
+    assert trade.status == models.TradeStatus.DRAFT
+    assert trade.to_dict() == {k: v for k, v in answered.to_dict().items() if k != "message"}
     page = trades["list_trades"].sync(client=client, **context)
     assert [t.trade_id for t in page.items] == [trade.trade_id]
 
@@ -193,6 +196,15 @@ def trade_scenario(trades: dict[str, Any], models: Any, client: Any, context: An
     assert refused.status_code == 400
     assert isinstance(refused.parsed, models.TradeError)
     assert refused.parsed.errors[0].field == "quantity"
+
+    terminated = trades["terminate_trade"].sync(
+        client=client,
+        trade_id=trade.trade_id,
+        **context,
+        body=models.TradeTermination(comment="The buyer withdrew."),
+    )
+    assert isinstance(terminated, models.TradeTerminated)
+    assert terminated.trade.status == models.TradeStatus.TERMINATED
 
 
 def test_strategies_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from models.history import history_page
 from tests.conftest import TokenFactory
 from tests.contract import snapshot
 from tests.factories import load_trade, make_trade
@@ -293,7 +294,7 @@ class TestRetrieveTrades:
         ascending = client.get("/api/v1/trades?order=ASC&limit=2&page=2", headers=headers).json()
         assert [t["tradeId"] for t in ascending["items"]] == ids[2:4]
         assert ascending["total"] == 5
-        descending = client.get("/api/v1/trades?order=desc&limit=2&page=3", headers=headers).json()
+        descending = client.get("/api/v1/trades?order=DESC&limit=2&page=3", headers=headers).json()
         assert [t["tradeId"] for t in descending["items"]] == ids[:1]
         assert descending["nextCursor"] is None
         beyond = client.get("/api/v1/trades?page=9", headers=headers).json()
@@ -606,6 +607,13 @@ class TestLifecycle:
         response = client.delete(url_of(trade.id), headers=headers)
         assert response.status_code == 200, response.text
         assert response.json() == {"message": "Trade deleted successfully."}
+        with db.read() as session:
+            entries, _total = history_page(
+                session, resource_type="trade", resource_id=trade.id, limit=10
+            )
+        assert [e.version for e in entries] == [1, 2]
+        assert json.loads(entries[-1].after_json)["deletedAt"] is not None
+        assert json.loads(entries[0].after_json)["deletedAt"] is None
         before = snapshot(db)
         for path, body, _message in CHANGES.values():
             again = client.patch(url_of(trade.id, path), json=body, headers=headers)
