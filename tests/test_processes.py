@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from models.customers import create_customer
 from models.tokens import mint_token
 from tests.conftest import truncate_all
 from tests.servers import Server, running_server
@@ -67,6 +68,51 @@ def test_writes_through_either_process_are_visible_through_both(
                 assert (trade["quantity"], trade["version"]) == (quantity, 2)
         listed = httpx.get(f"{first.url}/api/v1/trades?limit=100", headers=headers).json()
         assert len(listed["items"]) == 40
+        assert stops_gracefully(first)
+        assert stops_gracefully(second)
+
+
+@pytest.mark.postgres
+def test_a_password_change_revokes_login_tokens_in_every_process_at_once(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """The API token cache (5 s by default) never holds login tokens: the revocation made
+    through one process is refused by the other on the very next request."""
+    truncate_all(pg_database)
+    db = Database(create_db_engine(Settings(database_url=pg_database)))
+    with db.write() as session:
+        create_customer(
+            session,
+            tenant_id="CUST1",
+            username="example_user",
+            email="customer@example.com",
+            password="correct horse battery staple",
+            retailer_ids=("123",),
+        )
+    db.dispose()
+    credentials = {"email": "customer@example.com", "password": "correct horse battery staple"}
+    strategies = "/api/v0/strategies/example_user?idretailer=123"
+    env = {"TRADEPOST_TOKEN_CACHE_SECONDS": "60"}
+    with (
+        running_server(pg_database, tmp_path, env=env) as first,
+        running_server(pg_database, tmp_path, env=env) as second,
+    ):
+        token = httpx.post(f"{first.url}/api/v0/auth/login/", json=credentials).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{second.url}{strategies}", headers=bearer).status_code == 200
+        changed = httpx.post(
+            f"{first.url}/api/v0/auth/password/",
+            json={
+                "old_password": credentials["password"],
+                "new_password": "a much longer passphrase",
+                "new_password_confirmation": "a much longer passphrase",
+            },
+            headers=bearer,
+        )
+        assert changed.status_code == 204, changed.text
+        for server in (second, first):
+            refused = httpx.get(f"{server.url}{strategies}", headers=bearer)
+            assert (refused.status_code, refused.json()) == (401, {"detail": "Invalid token."})
         assert stops_gracefully(first)
         assert stops_gracefully(second)
 
