@@ -391,7 +391,7 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
     live, token = server
     models = module(generated, "models")
     api = {
-        op: module(generated, f"api.offsets.{op}")
+        op: module(generated, f"api.webhooks.{op}")
         for op in ("create_webhook", "update_webhook", "list_webhooks", "delete_webhook")
     }
     with generated.AuthenticatedClient(base_url=live.url, token=token) as client:
