@@ -409,7 +409,7 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
 
         updated = api["update_webhook"].sync(
             client=client,
-            id=hook.id,
+            webhook_id=hook.id,
             body=models.WebhookUpdate.from_dict(
                 {"endpoint_url": "https://your-domain.com/new-webhook-receiver"}
             ),
@@ -429,5 +429,8 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
         assert refused.status_code == 422
         assert refused.parsed[0].source.attribute == "endpoint_url"
 
-        assert api["delete_webhook"].sync_detailed(client=client, id=hook.id).status_code == 204
+        assert (
+            api["delete_webhook"].sync_detailed(client=client, webhook_id=hook.id).status_code
+            == 204
+        )
         assert api["list_webhooks"].sync(client=client) == []
