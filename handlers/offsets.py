@@ -349,13 +349,13 @@ async def create_webhook(token_info: dict[str, Any]) -> Any:
     return json_response(webhook_json(hook, with_key=True), 201, headers=headers)
 
 
-async def update_webhook(id_: str, token_info: dict[str, Any]) -> Any:
+async def update_webhook(webhook_id: str, token_info: dict[str, Any]) -> Any:
     values = body()
     await _require_allowed_endpoint(values)
     hook = await services().db.run_write(
         webhooks.update_webhook,
         principal(token_info),
-        id_,
+        webhook_id,
         values,
         precondition=if_match(),
         request_id=request_id(),
@@ -366,8 +366,8 @@ async def update_webhook(id_: str, token_info: dict[str, Any]) -> Any:
 patch_webhook = update_webhook
 
 
-async def delete_webhook(id_: str, token_info: dict[str, Any]) -> Any:
+async def delete_webhook(webhook_id: str, token_info: dict[str, Any]) -> Any:
     await services().db.run_write(
-        webhooks.delete_webhook, principal(token_info), id_, precondition=if_match()
+        webhooks.delete_webhook, principal(token_info), webhook_id, precondition=if_match()
     )
     return Response(status_code=204)

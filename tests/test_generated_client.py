@@ -411,7 +411,7 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
     live, token = server
     models = module(generated, "models")
     api = {
-        op: module(generated, f"api.offsets.{op}")
+        op: module(generated, f"api.webhooks.{op}")
         for op in ("create_webhook", "update_webhook", "list_webhooks", "delete_webhook")
     }
     with generated.AuthenticatedClient(base_url=live.url, token=token) as client:
@@ -429,7 +429,7 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
 
         updated = api["update_webhook"].sync(
             client=client,
-            id=hook.id,
+            webhook_id=hook.id,
             body=models.WebhookUpdate.from_dict(
                 {"endpoint_url": "https://your-domain.com/new-webhook-receiver"}
             ),
@@ -449,5 +449,8 @@ def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]
         assert refused.status_code == 422
         assert refused.parsed[0].source.attribute == "endpoint_url"
 
-        assert api["delete_webhook"].sync_detailed(client=client, id=hook.id).status_code == 204
+        assert (
+            api["delete_webhook"].sync_detailed(client=client, webhook_id=hook.id).status_code
+            == 204
+        )
         assert api["list_webhooks"].sync(client=client) == []

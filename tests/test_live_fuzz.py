@@ -39,7 +39,9 @@ def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
     ).stdout.strip()
 
 
-SURFACES = ("trades", "strategies", "offsets", "service")
+# Tags, one run each (the offsets surface's webhooks have a tag of their own, so that each
+# stateful phase has one resource's links to chain).
+SURFACES = ("trades", "strategies", "offsets", "webhooks", "service")
 
 
 def explicit_links(tag: str) -> set[tuple[str, str, str]]:
