@@ -1,8 +1,8 @@
 """A/B of the service against itself at another commit: ``python -m bench.ab REV``.
 
 Both versions serve the trade PATCH (or, with ``--surface strategies``, the Strategies
-PUT) from their own SQLite database (same rows), one
-worker each; rounds alternate which goes first. Prints medians and per-round ratios.
+PUT) from their own database (SQLite, or PostgreSQL with ``--postgres-url``; same rows),
+``--workers`` each (1); rounds alternate which goes first. Prints medians and per-round ratios.
 The other version's code is taken with ``git archive`` into a temporary directory and
 put first on ``sys.path`` of its server (the same virtualenv otherwise).
 """
@@ -17,16 +17,20 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from bench import load, seed, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(name: str, source: Path, url: str, work: Path) -> servers.Server:
+def start(name: str, source: Path, url: str, work: Path, workers: int = 1) -> servers.Server:
     port = servers.free_port()
+    # uvicorn's worker processes (spawned) get this sys.path from their parent
     code = (
         f"import sys; sys.path.insert(0, {str(source)!r}); from tradepost.cli import main; "
-        f"sys.argv = ['tradepost', 'serve', '--host', '127.0.0.1', '--port', '{port}']; main()"
+        f"sys.argv = ['tradepost', 'serve', '--host', '127.0.0.1', '--port', '{port}', "
+        f"'--workers', '{workers}']; main()"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEPOST_")}
     env["TRADEPOST_DATABASE_URL"] = url
@@ -52,6 +56,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--surface", choices=("trades", "strategies"), default="trades")
+    parser.add_argument(
+        "--postgres-url",
+        help="run both on PostgreSQL (databases tradepost_ab_*, recreated) instead of SQLite",
+    )
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tradepost-ab-"))
     other = work / "src"
@@ -64,9 +73,15 @@ def main() -> int:
     results: dict[str, list[load.Measurement]] = {args.rev: [], "work tree": []}
     try:
         for name, source in ((args.rev, other), ("work tree", ROOT)):
-            data = seed.seed(f"sqlite:///{work / name.replace(' ', '_')}.db", 1000)
-            ids = data.write_ids(work, name.replace(" ", "_"))[args.surface]
-            started[name] = (start(name.replace(" ", "_"), source, data.url, work), data, ids)
+            slug = "old" if name == args.rev else "new"
+            url = f"sqlite:///{work / slug}.db"
+            if args.postgres_url:
+                base = make_url(args.postgres_url)
+                url = base.set(database=f"tradepost_ab_{slug}").render_as_string(False)
+            data = seed.seed(url, 1000)
+            ids = data.write_ids(work, slug)[args.surface]
+            server = start(slug, source, data.url, work, args.workers)
+            started[name] = (server, data, ids)
 
         def run(name: str, seconds: int) -> load.Measurement:
             server, data, ids = started[name]
