@@ -49,4 +49,6 @@ def test_no_rule_lives_outside_openapi() -> None:
     generated client) send requests that the spec admits and the server refuses."""
     text = SPEC_PATH.read_text()
     extensions = set(re.findall(r"^\s*(x-[A-Za-z-]+):", text, flags=re.MULTILINE))
-    assert extensions == {"x-bearerInfoFunc"}
+    # x-bearerInfoFunc names the token check; x-enum-varnames names enum values for
+    # generated clients. Neither narrows what is valid.
+    assert extensions <= {"x-bearerInfoFunc", "x-enum-varnames"}

@@ -31,6 +31,7 @@ import pytest
 from sqlmodel import select
 
 from models import webhooks
+from models.offset_catalogue import seed_examples
 from models.tokens import mint_token
 from models.webhooks import Webhook, WebhookDelivery
 from tests.conftest import Figures, TokenFactory
@@ -321,8 +322,10 @@ def server_db(server_database: str) -> Iterator[Database]:
 
 
 def api_key(db: Database, tenant: str = "CLIENT1") -> dict[str, str]:
+    """An API key of ``tenant``, whose purchases buy from the example catalogue."""
     with db.write() as session:
         token, _ = mint_token(session, tenant_id=tenant)
+        seed_examples(session)  # only into an empty catalogue
     return {"Authorization": f"Bearer {token}"}
 
 
