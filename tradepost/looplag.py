@@ -4,8 +4,8 @@ A task sleeps ``interval`` seconds again and again and records how late it woke.
 that runs only short callbacks wakes it within a millisecond or two even under load;
 blocking I/O on the loop (a database round trip or commit, a file read) shows up as lag
 of that length, multiplied by the requests queued behind it. Exported as the histogram
-``tradepost_event_loop_lag_seconds``; tests/test_event_loop.py holds the service to it
-under load, next to a control that puts the database back on the loop.
+``tradepost_event_loop_lag_seconds``. (On a shared two-core machine it also measures CPU
+contention, so the tests guard the loop with ``forbid_loop_io`` instead: tradepost/db.py.)
 """
 
 from __future__ import annotations
