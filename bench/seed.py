@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from models import retailers, strategies, trades
-from models.tokens import Principal, mint_token
+from models.caller import Caller
+from models.tokens import mint_token
 from tradepost import migrate
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
@@ -66,17 +67,15 @@ def seed(url: str, rows: int) -> Seeded:
                 session, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER
             )
             seeded = Seeded(url, trade_token, strategy_token)
-            ctx = trades.TradeContext(
-                Principal(0, TRADE_TENANT, None, None), TRADE_TENANT, TRADE_USER, "US"
-            )
-            owner = Principal(0, STRATEGY_TENANT, None, None)
+            seller = Caller.for_tenant(TRADE_TENANT).naming(TRADE_TENANT, TRADE_USER, "US")
+            owner = Caller.for_tenant(STRATEGY_TENANT)
             retailers.add_retailer(
                 session, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER, retailer_id="123"
             )
             for i in range(rows):
                 trade = trades.create_trade(
                     session,
-                    ctx,
+                    seller,
                     {
                         "product_id": f"prod{i}",
                         "description": "Quality crude oil",

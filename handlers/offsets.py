@@ -23,12 +23,11 @@ from tradepost.errors import FieldError, Unprocessable
 from tradepost.http import (
     base_url,
     body,
+    caller,
     if_match,
     json_response,
-    principal,
     query_param,
     read_response,
-    request_id,
     services,
 )
 
@@ -158,7 +157,6 @@ def purchase_json(
 
 
 async def get_pricing(
-    token_info: dict[str, Any],
     product: str | None = None,
     fixed_total: int | None = None,
     carbon_unit: str = "tonne",
@@ -171,7 +169,7 @@ async def get_pricing(
     quantity = _exact_quantity()
     quoted = await services().db.run_write(
         offset_quotes.create_quote,
-        principal(token_info),
+        caller(),
         _prices(),
         product_id=product,
         currency=currency,
@@ -185,7 +183,6 @@ async def get_pricing(
 
 
 async def get_products(
-    token_info: dict[str, Any],
     locale: str = "en",
     page: int = 1,
     items: int = 25,
@@ -205,15 +202,15 @@ async def get_products(
     return json_response([product_json(product, locale, prices) for product, prices in found])
 
 
-async def get_product(id_: str, token_info: dict[str, Any], locale: str = "en") -> Any:
+async def get_product(id_: str, locale: str = "en") -> Any:
     product, prices = await services().db.run_read(catalogue.priced_product, id_, utcnow().date())
     return json_response(product_json(product, locale, prices))
 
 
-async def create_purchase(token_info: dict[str, Any]) -> Any:
+async def create_purchase() -> Any:
     values = body()
     purchase, created, files = await services().db.run_write(
-        _created_with_files, principal(token_info), values, _prices(), request_id=request_id()
+        _created_with_files, caller(), values, _prices()
     )
     payload = purchase_json(purchase, files, values.get("expand"))
     if not created:
@@ -223,60 +220,42 @@ async def create_purchase(token_info: dict[str, Any]) -> Any:
 
 
 async def list_purchases(
-    token_info: dict[str, Any],
     limit: int = 20,
     starting_after: str | None = None,
     expand: list[str] | None = None,
 ) -> Any:
     page, has_more = await services().db.run_read(
-        _page_with_files, principal(token_info), limit=limit, starting_after=starting_after
+        _page_with_files, caller(), limit=limit, starting_after=starting_after
     )
     data = [purchase_json(purchase, files, expand) for purchase, files in page]
     return json_response({"data": data, "has_more": has_more})
 
 
-async def get_purchase(
-    id_: str, token_info: dict[str, Any], expand: list[str] | None = None
-) -> Any:
-    purchase, files = await services().db.run_read(
-        _with_files, offsets.get_purchase, principal(token_info), id_
-    )
+async def get_purchase(id_: str, expand: list[str] | None = None) -> Any:
+    purchase, files = await services().db.run_read(_with_files, offsets.get_purchase, caller(), id_)
     return read_response(purchase_json(purchase, files, expand), purchase.etag)
 
 
-async def update_purchase(id_: str, token_info: dict[str, Any]) -> Any:
+async def update_purchase(id_: str) -> Any:
     patch = body()
     purchase, files = await services().db.run_write(
-        _with_files,
-        offsets.update_purchase,
-        principal(token_info),
-        id_,
-        patch,
-        precondition=if_match(),
-        request_id=request_id(),
+        _with_files, offsets.update_purchase, caller(), id_, patch, precondition=if_match()
     )
     payload = purchase_json(purchase, files, patch.get("expand"))
     return json_response(payload, headers={"ETag": purchase.etag})
 
 
-async def cancel_purchase(id_: str, token_info: dict[str, Any]) -> Any:
+async def cancel_purchase(id_: str) -> Any:
     purchase, files = await services().db.run_write(
-        _with_files,
-        offsets.cancel_purchase,
-        principal(token_info),
-        id_,
-        precondition=if_match(),
-        request_id=request_id(),
+        _with_files, offsets.cancel_purchase, caller(), id_, precondition=if_match()
     )
     return json_response(purchase_json(purchase, files, None), headers={"ETag": purchase.etag})
 
 
-async def get_purchase_history(
-    id_: str, token_info: dict[str, Any], limit: int = 20, starting_after: int | None = None
-) -> Any:
+async def get_purchase_history(id_: str, limit: int = 20, starting_after: int | None = None) -> Any:
     entries, has_more = await services().db.run_read(
         offsets.purchase_history,
-        principal(token_info),
+        caller(),
         id_,
         limit=limit,
         starting_after=starting_after,
@@ -284,13 +263,13 @@ async def get_purchase_history(
     return json_response({"data": [snake_case_json(e) for e in entries], "has_more": has_more})
 
 
-async def get_file(id_: str, token_info: dict[str, Any]) -> Any:
-    file = await services().db.run_read(offsets.get_file, principal(token_info), id_)
+async def get_file(id_: str) -> Any:
+    file = await services().db.run_read(offsets.get_file, caller(), id_)
     return json_response(file_json(file))
 
 
-async def download_file(id_: str, token_info: dict[str, Any]) -> Any:
-    file = await services().db.run_read(offsets.get_file, principal(token_info), id_)
+async def download_file(id_: str) -> Any:
+    file = await services().db.run_read(offsets.get_file, caller(), id_)
     return Response(
         file.content,
         media_type="application/pdf",
@@ -334,31 +313,24 @@ async def _require_allowed_endpoint(values: dict[str, Any]) -> None:
         ) from None
 
 
-async def list_webhooks(token_info: dict[str, Any]) -> Any:
-    hooks = await services().db.run_read(webhooks.list_webhooks, principal(token_info))
+async def list_webhooks() -> Any:
+    hooks = await services().db.run_read(webhooks.list_webhooks, caller())
     return json_response([webhook_json(hook) for hook in hooks])
 
 
-async def create_webhook(token_info: dict[str, Any]) -> Any:
+async def create_webhook() -> Any:
     values = body()
     await _require_allowed_endpoint(values)
-    hook = await services().db.run_write(
-        webhooks.create_webhook, principal(token_info), values, request_id=request_id()
-    )
+    hook = await services().db.run_write(webhooks.create_webhook, caller(), values)
     headers = {"Location": f"/v2/webhooks/{hook.id}", "ETag": hook.etag}
     return json_response(webhook_json(hook, with_key=True), 201, headers=headers)
 
 
-async def update_webhook(webhook_id: str, token_info: dict[str, Any]) -> Any:
+async def update_webhook(webhook_id: str) -> Any:
     values = body()
     await _require_allowed_endpoint(values)
     hook = await services().db.run_write(
-        webhooks.update_webhook,
-        principal(token_info),
-        webhook_id,
-        values,
-        precondition=if_match(),
-        request_id=request_id(),
+        webhooks.update_webhook, caller(), webhook_id, values, precondition=if_match()
     )
     return json_response(webhook_json(hook), headers={"ETag": hook.etag})
 
@@ -366,8 +338,8 @@ async def update_webhook(webhook_id: str, token_info: dict[str, Any]) -> Any:
 patch_webhook = update_webhook
 
 
-async def delete_webhook(webhook_id: str, token_info: dict[str, Any]) -> Any:
+async def delete_webhook(webhook_id: str) -> Any:
     await services().db.run_write(
-        webhooks.delete_webhook, principal(token_info), webhook_id, precondition=if_match()
+        webhooks.delete_webhook, caller(), webhook_id, precondition=if_match()
     )
     return Response(status_code=204)

@@ -16,11 +16,10 @@ from tradepost import jsonio
 from tradepost.errors import ApiError, InternalError
 from tradepost.http import (
     body,
+    caller,
     if_match,
     json_response,
-    principal,
     read_response,
-    request_id,
     request_url,
     services,
 )
@@ -73,22 +72,21 @@ async def strategies_login() -> Any:
     )
 
 
-async def change_strategies_password(token_info: dict[str, Any]) -> Any:
+async def change_strategies_password() -> Any:
     passwords = body()
-    await services().db.run_write(customers.change_password, principal(token_info), **passwords)
+    await services().db.run_write(customers.change_password, caller(), **passwords)
     return Response(status_code=204)
 
 
 @failing_as(STRATEGIES_FAILED)
 async def list_strategies(
     username: str,
-    token_info: dict[str, Any],
     idretailer: str | None = None,
     retailer_id: str | None = None,
 ) -> Any:
     config = await services().db.run_read(
         strategy_configs.list_strategies,
-        principal(token_info),
+        caller(),
         username,
         idretailer=idretailer,
         retailer_id=retailer_id,
@@ -99,17 +97,10 @@ async def list_strategies(
 
 
 @failing_as(SUBMIT_FAILED)
-async def submit_strategy_purchase(
-    username: str, retailer_id: str, token_info: dict[str, Any]
-) -> Any:
+async def submit_strategy_purchase(username: str, retailer_id: str) -> Any:
     rows = body()["purchase"]
     purchase = await services().db.run_write(
-        strategies.submit_purchase,
-        principal(token_info),
-        username,
-        rows,
-        retailer_id=retailer_id,
-        request_id=request_id(),
+        strategies.submit_purchase, caller(), username, rows, retailer_id=retailer_id
     )
     return json_response(
         {
@@ -132,11 +123,9 @@ async def submit_strategy_purchase(
 submit_strategy_purchase_for_retailer = submit_strategy_purchase
 
 
-async def get_strategy_purchase(
-    username: str, purchase_id: str, token_info: dict[str, Any], idmodel: str | None = None
-) -> Any:
+async def get_strategy_purchase(username: str, purchase_id: str, idmodel: str | None = None) -> Any:
     purchase = await services().db.run_read(
-        strategies.get_purchase, principal(token_info), username, purchase_id
+        strategies.get_purchase, caller(), username, purchase_id
     )
     return read_response(
         {
@@ -154,17 +143,9 @@ async def get_strategy_purchase(
     )
 
 
-async def update_strategy_purchase(
-    username: str, purchase_id: str, token_info: dict[str, Any]
-) -> Any:
+async def update_strategy_purchase(username: str, purchase_id: str) -> Any:
     purchase = await services().db.run_write(
-        strategies.update_purchase,
-        principal(token_info),
-        username,
-        purchase_id,
-        body(),
-        precondition=if_match(),
-        request_id=request_id(),
+        strategies.update_purchase, caller(), username, purchase_id, body(), precondition=if_match()
     )
     return json_response(
         {
@@ -177,11 +158,11 @@ async def update_strategy_purchase(
 
 
 async def get_strategy_purchase_history(
-    username: str, purchase_id: str, token_info: dict[str, Any], limit: int = 20, offset: int = 0
+    username: str, purchase_id: str, limit: int = 20, offset: int = 0
 ) -> Any:
     entries, total = await services().db.run_read(
         strategies.purchase_history,
-        principal(token_info),
+        caller(),
         username,
         purchase_id,
         limit=limit,

@@ -6,28 +6,28 @@ from datetime import date
 from typing import Any
 
 from models import trade_lists, trades
+from models.caller import Caller
 from models.history import ChangeEntry, snapshot
 from models.trade_lists import TradePage, TradeQuery
-from models.trades import TradeContext, TradeRow
+from models.trades import TradeRow
 from tradepost.http import (
     body,
+    caller,
     header,
     if_match,
     json_response,
-    principal,
     read_response,
     request_id,
     services,
 )
 
 
-def _context(token_info: dict[str, Any]) -> TradeContext:
-    return TradeContext(
-        principal=principal(token_info),
+def _caller() -> Caller:
+    """The token's caller, acting for the tenant and user the headers name (else 403)."""
+    return caller().naming(
         tenant_id=header("tenantId") or "",
         user_id=header("userId") or "",
         country_code=header("countryCode"),
-        request_id=request_id(),
     )
 
 
@@ -62,15 +62,15 @@ def _changed(message: str, row: TradeRow, **extra: Any) -> Any:
     return json_response(payload, headers={"ETag": trades.etag_of(row)})
 
 
-async def create_trade(token_info: dict[str, Any]) -> Any:
-    row = await services().db.run_write(trades.create_trade, _context(token_info), _values(body()))
+async def create_trade() -> Any:
+    row = await services().db.run_write(trades.create_trade, _caller(), _values(body()))
     headers = {"Location": f"/api/v1/trades/{row['id']}", "ETag": trades.etag_of(row)}
     payload = {"message": "Trade created successfully.", **trade_json(row)}
     return json_response(payload, 201, headers=headers)
 
 
-async def get_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await services().db.run_read(trades.get_trade, _context(token_info), trade_id)
+async def get_trade(trade_id: str) -> Any:
+    row = await services().db.run_read(trades.get_trade, _caller(), trade_id)
     return read_response(trade_json(row), trades.etag_of(row))
 
 
@@ -89,7 +89,6 @@ def _page_json(page: TradePage, query: TradeQuery) -> dict[str, Any]:
 
 
 async def list_trades(
-    token_info: dict[str, Any],
     limit: int = 20,
     page: int = 1,
     order: str = "DESC",
@@ -116,12 +115,11 @@ async def list_trades(
         business_ids=tuple(by_business_ids or ()),
         unknown_attribute_filtered=bool(by_states or by_cities),
     )
-    found = await services().db.run_read(trade_lists.list_trades, _context(token_info), query)
+    found = await services().db.run_read(trade_lists.list_trades, _caller(), query)
     return json_response(_page_json(found, query))
 
 
 async def list_trade_negotiations(
-    token_info: dict[str, Any],
     limit: int = 20,
     page: int = 1,
     order: str = "DESC",
@@ -156,7 +154,7 @@ async def list_trade_negotiations(
         unknown_attribute_filtered=any(unknown) or 1 in (trade_with_sabi, trade_initiated_by_buyer),
         negotiations=True,
     )
-    found = await services().db.run_read(trade_lists.list_trades, _context(token_info), query)
+    found = await services().db.run_read(trade_lists.list_trades, _caller(), query)
     return json_response(
         {
             "status": True,
@@ -168,10 +166,10 @@ async def list_trade_negotiations(
     )
 
 
-async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+async def update_trade(trade_id: str) -> Any:
     row = await services().db.run_write(
         trades.update_trade,
-        _context(token_info),
+        _caller(),
         trade_id,
         _values(body()),
         precondition=if_match(),
@@ -179,10 +177,10 @@ async def update_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
     return _changed("Trade updated successfully.", row)
 
 
-async def _update_part(trade_id: str, token_info: dict[str, Any], part: str) -> TradeRow:
+async def _update_part(trade_id: str, part: str) -> TradeRow:
     return await services().db.run_write(
         trades.update_subresource,
-        _context(token_info),
+        _caller(),
         trade_id,
         part,
         body(),
@@ -190,57 +188,55 @@ async def _update_part(trade_id: str, token_info: dict[str, Any], part: str) -> 
     )
 
 
-async def update_trade_documents(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await _update_part(trade_id, token_info, "documents")
+async def update_trade_documents(trade_id: str) -> Any:
+    row = await _update_part(trade_id, "documents")
     return _changed("Trade documents updated successfully.", row)
 
 
-async def update_trade_testing_details(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await _update_part(trade_id, token_info, "testing-details")
+async def update_trade_testing_details(trade_id: str) -> Any:
+    row = await _update_part(trade_id, "testing-details")
     return _changed("Testing details updated successfully.", row)
 
 
-async def update_trade_payment_details(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await _update_part(trade_id, token_info, "payment-details")
+async def update_trade_payment_details(trade_id: str) -> Any:
+    row = await _update_part(trade_id, "payment-details")
     return _changed("Payment details updated successfully.", row)
 
 
-async def update_trade_delivery_details(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await _update_part(trade_id, token_info, "delivery-details")
+async def update_trade_delivery_details(trade_id: str) -> Any:
+    row = await _update_part(trade_id, "delivery-details")
     return _changed("Delivery details updated successfully.", row)
 
 
-async def update_trade_terms_conditions(trade_id: str, token_info: dict[str, Any]) -> Any:
-    row = await _update_part(trade_id, token_info, "terms-conditions")
+async def update_trade_terms_conditions(trade_id: str) -> Any:
+    row = await _update_part(trade_id, "terms-conditions")
     return _changed("Terms and conditions updated successfully.", row)
 
 
-async def terminate_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
+async def terminate_trade(trade_id: str) -> Any:
     comment = body()["comment"]
     row = await services().db.run_write(
-        trades.terminate_trade, _context(token_info), trade_id, comment, precondition=if_match()
+        trades.terminate_trade, _caller(), trade_id, comment, precondition=if_match()
     )
     return _changed("Trade terminated successfully.", row, comment=comment)
 
 
-async def change_trade_status(trade_id: str, token_info: dict[str, Any]) -> Any:
+async def change_trade_status(trade_id: str) -> Any:
     status = body()["status"]
     row = await services().db.run_write(
-        trades.change_status, _context(token_info), trade_id, status, precondition=if_match()
+        trades.change_status, _caller(), trade_id, status, precondition=if_match()
     )
     return _changed("Trade status updated successfully.", row)
 
 
-async def delete_trade(trade_id: str, token_info: dict[str, Any]) -> Any:
-    await services().db.run_write(
-        trades.delete_trade, _context(token_info), trade_id, precondition=if_match()
-    )
+async def delete_trade(trade_id: str) -> Any:
+    await services().db.run_write(trades.delete_trade, _caller(), trade_id, precondition=if_match())
     return json_response({"message": "Trade deleted successfully."})
 
 
 async def accept_trade(trade_id: str, tenant_id: str, buyer_id: str) -> Any:
     row, _changed_now = await services().db.run_write(
-        trades.accept_trade, trade_id, tenant_id, buyer_id, request_id()
+        trades.accept_trade, Caller.for_link(tenant_id, buyer_id, request_id()), trade_id
     )
     return json_response(
         {
@@ -254,10 +250,8 @@ async def accept_trade(trade_id: str, tenant_id: str, buyer_id: str) -> Any:
     )
 
 
-async def get_trade_history(
-    trade_id: str, token_info: dict[str, Any], limit: int = 20, cursor: int | None = None
-) -> Any:
+async def get_trade_history(trade_id: str, limit: int = 20, cursor: int | None = None) -> Any:
     entries, next_cursor = await services().db.run_read(
-        trades.trade_history, _context(token_info), trade_id, limit=limit, after=cursor
+        trades.trade_history, _caller(), trade_id, limit=limit, after=cursor
     )
     return json_response({"items": [change_json(e) for e in entries], "nextCursor": next_cursor})

@@ -22,8 +22,9 @@ from sqlalchemy import Column, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import retailers
+from models.caller import Caller
 from models.password_rules import weak_password_problems
-from models.tokens import ApiToken, Principal, mint_token
+from models.tokens import ApiToken, mint_token
 from models.types import UTCDateTime, utcnow
 from tradepost.errors import FieldError, Forbidden, InvalidRequest, Unauthenticated
 
@@ -134,7 +135,7 @@ def login(session: Session, *, email: str, password: str, lifetime: timedelta) -
 
 def change_password(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     *,
     old_password: str,
     new_password: str,
@@ -147,8 +148,8 @@ def change_password(
     """
     customer = (
         None
-        if principal.user_id is None
-        else find_customer(session, tenant_id=principal.tenant_id, username=principal.user_id)
+        if caller.user_id is None
+        else find_customer(session, tenant_id=caller.tenant_id, username=caller.user_id)
     )
     if customer is None:
         raise Forbidden(retailers.NO_PERMISSION)

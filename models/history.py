@@ -13,14 +13,13 @@ Any surface plugs in with its own ``resource_type`` (``"trade"``, ``"strategy_pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, func, insert
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.tokens import Principal
+from models.caller import Caller
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
 
@@ -49,14 +48,6 @@ class ChangeEntry(SQLModel, table=True):
     after_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who makes a change and in which request (the request id may be absent, e.g. CLI)."""
-
-    principal: Principal
-    request_id: str | None = None
-
-
 def record_change(
     session: Session,
     *,
@@ -64,7 +55,7 @@ def record_change(
     resource_id: str,
     tenant_id: str,
     version: int,
-    actor: Actor,
+    caller: Caller,
     before: dict[str, Any] | None,
     after: dict[str, Any],
 ) -> None:
@@ -73,7 +64,7 @@ def record_change(
     A plain INSERT on the session's connection: an entry is never read back or changed
     in the transaction that writes it, so the ORM's unit of work would only add cost.
     """
-    principal = actor.principal
+    principal = caller.principal
     session.connection().execute(
         _INSERT_ENTRY,
         {
@@ -86,7 +77,7 @@ def record_change(
             "actor_tenant_id": principal.tenant_id,
             "actor_user_id": principal.user_id,
             "actor_token_id": principal.token_id or None,
-            "request_id": actor.request_id or None,
+            "request_id": caller.request_id or None,
             "before_json": None if before is None else jsonio.dumps(before).decode(),
             "after_json": jsonio.dumps(after).decode(),
         },
@@ -106,7 +97,7 @@ def record_row_change(
     session: Session,
     resource_type: str,
     row: Versioned,
-    actor: Actor,
+    caller: Caller,
     before: dict[str, Any] | None,
     after: dict[str, Any],
 ) -> None:
@@ -117,7 +108,7 @@ def record_row_change(
         resource_id=row.id,
         tenant_id=row.tenant_id,
         version=row.version,
-        actor=actor,
+        caller=caller,
         before=before,
         after=after,
     )

@@ -22,9 +22,9 @@ from sqlalchemy import BigInteger, Boolean, Column, String
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import offset_catalogue as catalogue
+from models.caller import Caller
 from models.offset_catalogue import OffsetPrice, OffsetProduct
 from models.offset_ids import new_id, surrogate_pk
-from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
@@ -102,7 +102,7 @@ def quantity_for(total: int, unit: str, price: OffsetPrice) -> Decimal:
 
 def create_quote(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     prices: PriceList,
     *,
     product_id: str | None,
@@ -137,7 +137,7 @@ def create_quote(
         total = total_for(quantity, unit, price)
     quote = OffsetQuote(
         id=new_id("pricing_"),
-        tenant_id=principal.tenant_id,
+        tenant_id=caller.tenant_id,
         product_id=product.id,
         price_id=price.id,
         carbon_quantity=quantity,
@@ -156,12 +156,12 @@ def create_quote(
 
 
 def quote_for_purchase(
-    session: Session, principal: Principal, prices: PriceList, quote_id: str
+    session: Session, caller: Caller, prices: PriceList, quote_id: str
 ) -> OffsetQuote:
     """The API key's quote, if a purchase can still be made from it."""
     quote = session.exec(
         select(OffsetQuote).where(
-            OffsetQuote.id == quote_id, OffsetQuote.tenant_id == principal.tenant_id
+            OffsetQuote.id == quote_id, OffsetQuote.tenant_id == caller.tenant_id
         )
     ).first()
     if quote is None:

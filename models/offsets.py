@@ -35,12 +35,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import webhooks
-from models.history import Actor, ChangeEntry, history_page, record_row_change
+from models.caller import Caller
+from models.history import ChangeEntry, history_page, record_row_change
 from models.merge_patch import merge_patch
 from models.offset_ids import new_id, surrogate_pk
 from models.offset_pdf import render_document
 from models.offset_quotes import OffsetQuote, PriceList, quote_for_purchase
-from models.tokens import Principal
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
@@ -136,8 +136,8 @@ def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
     }
 
 
-def _record(session: Session, actor: Actor, purchase: OffsetPurchase, before: Any) -> None:
-    record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
+def _record(session: Session, caller: Caller, purchase: OffsetPurchase, before: Any) -> None:
+    record_row_change(session, RESOURCE, purchase, caller, before, history_snapshot(purchase))
 
 
 # Purchases
@@ -145,25 +145,23 @@ def _record(session: Session, actor: Actor, purchase: OffsetPurchase, before: An
 
 def create_purchase(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     values: dict[str, Any],
     prices: PriceList,
-    *,
-    request_id: str | None = None,
 ) -> tuple[OffsetPurchase, bool]:
     """The new purchase and True, or the existing one with this reference and False."""
     _require_storable_documents(values)
     reference = values.get("external_reference")
     if reference is not None:
-        existing = _by_reference(session, principal, reference)
+        existing = _by_reference(session, caller, reference)
         if existing is not None:
             return _replay(existing, values["pricing"]), False
-    quote = quote_for_purchase(session, principal, prices, values["pricing"])
+    quote = quote_for_purchase(session, caller, prices, values["pricing"])
     now = utcnow()
     method = values.get("payment_method") or quote.payment_method
     purchase = OffsetPurchase(
         id=new_id("purchase_"),
-        tenant_id=principal.tenant_id,
+        tenant_id=caller.tenant_id,
         quote_id=quote.id,
         product_id=quote.product_id,
         price_id=quote.price_id,
@@ -188,14 +186,14 @@ def create_purchase(
             session.add(purchase)
             session.flush()
     except IntegrityError:  # a concurrent create took the reference first
-        existing = _by_reference(session, principal, reference) if reference else None
+        existing = _by_reference(session, caller, reference) if reference else None
         if existing is None:
             raise
         return _replay(existing, values["pricing"]), False
     _render_files(session, purchase)
     webhooks.emit_order(session, purchase)
     webhooks.emit_documents(session, purchase, files_of(session, purchase), DOCUMENTS)
-    _record(session, Actor(principal, request_id), purchase, None)
+    _record(session, caller, purchase, None)
     return purchase, True
 
 
@@ -221,22 +219,22 @@ def _replay(existing: OffsetPurchase, quote_id: str) -> OffsetPurchase:
     return existing
 
 
-def _by_reference(session: Session, principal: Principal, reference: str) -> OffsetPurchase | None:
+def _by_reference(session: Session, caller: Caller, reference: str) -> OffsetPurchase | None:
     return session.exec(
         select(OffsetPurchase).where(
-            OffsetPurchase.tenant_id == principal.tenant_id,
+            OffsetPurchase.tenant_id == caller.tenant_id,
             OffsetPurchase.external_reference == reference,
         )
     ).first()
 
 
 def get_purchase(
-    session: Session, principal: Principal, ref: str, *, lock: bool = False
+    session: Session, caller: Caller, ref: str, *, lock: bool = False
 ) -> OffsetPurchase:
     """The one scoped getter: by id first, then by external reference."""
     for column in (OffsetPurchase.id, OffsetPurchase.external_reference):
         statement = select(OffsetPurchase).where(
-            column == ref, OffsetPurchase.tenant_id == principal.tenant_id
+            column == ref, OffsetPurchase.tenant_id == caller.tenant_id
         )
         if lock:
             statement = statement.with_for_update()
@@ -247,11 +245,11 @@ def get_purchase(
 
 
 def list_purchases(
-    session: Session, principal: Principal, *, limit: int, starting_after: str | None
+    session: Session, caller: Caller, *, limit: int, starting_after: str | None
 ) -> tuple[list[OffsetPurchase], bool]:
-    statement = select(OffsetPurchase).where(OffsetPurchase.tenant_id == principal.tenant_id)
+    statement = select(OffsetPurchase).where(OffsetPurchase.tenant_id == caller.tenant_id)
     if starting_after is not None:
-        anchor = get_purchase(session, principal, starting_after)
+        anchor = get_purchase(session, caller, starting_after)
         statement = statement.where(OffsetPurchase.pk < anchor.pk)  # type: ignore[operator]
     ordered = statement.order_by(OffsetPurchase.pk.desc()).limit(limit + 1)  # type: ignore[union-attr]
     rows = list(session.exec(ordered))
@@ -260,15 +258,14 @@ def list_purchases(
 
 def update_purchase(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     ref: str,
     patch: dict[str, Any],
     *,
     precondition: Precondition = UNCONDITIONAL,
-    request_id: str | None = None,
 ) -> OffsetPurchase:
     _require_storable_documents(patch)
-    purchase = get_purchase(session, principal, ref, lock=True)
+    purchase = get_purchase(session, caller, ref, lock=True)
     precondition.check(purchase.etag)
     before = history_snapshot(purchase)
     changed_documents = [name for name in DOCUMENTS if name in patch]
@@ -284,7 +281,7 @@ def update_purchase(
     if "metadata" in patch:
         purchase.metadata_json = _merged_metadata(purchase, patch["metadata"])
     if "external_reference" in patch:
-        _set_reference(session, principal, purchase, patch["external_reference"])
+        _set_reference(session, caller, purchase, patch["external_reference"])
     purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(purchase)
     try:
@@ -295,7 +292,7 @@ def update_purchase(
     if changed_documents:
         _render_files(session, purchase)
         webhooks.emit_documents(session, purchase, files_of(session, purchase), changed_documents)
-    _record(session, Actor(principal, request_id), purchase, before)
+    _record(session, caller, purchase, before)
     return purchase
 
 
@@ -311,10 +308,10 @@ def _merged_metadata(purchase: OffsetPurchase, patch: dict[str, Any] | None) -> 
 
 
 def _set_reference(
-    session: Session, principal: Principal, purchase: OffsetPurchase, reference: str | None
+    session: Session, caller: Caller, purchase: OffsetPurchase, reference: str | None
 ) -> None:
     if reference is not None and reference != purchase.external_reference:
-        taken = _by_reference(session, principal, reference)
+        taken = _by_reference(session, caller, reference)
         if taken is not None:
             raise _reference_taken(purchase)
     purchase.external_reference = reference
@@ -330,13 +327,12 @@ def _reference_taken(purchase: OffsetPurchase) -> Conflict:
 
 def cancel_purchase(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     ref: str,
     *,
     precondition: Precondition = UNCONDITIONAL,
-    request_id: str | None = None,
 ) -> OffsetPurchase:
-    purchase = get_purchase(session, principal, ref, lock=True)
+    purchase = get_purchase(session, caller, ref, lock=True)
     precondition.check(purchase.etag)
     before = history_snapshot(purchase)
     now = utcnow()
@@ -351,15 +347,15 @@ def cancel_purchase(
     session.add(purchase)
     guarded_flush(session)
     webhooks.emit_order(session, purchase)
-    _record(session, Actor(principal, request_id), purchase, before)
+    _record(session, caller, purchase, before)
     return purchase
 
 
 def purchase_history(
-    session: Session, principal: Principal, ref: str, *, limit: int, starting_after: int | None
+    session: Session, caller: Caller, ref: str, *, limit: int, starting_after: int | None
 ) -> tuple[list[ChangeEntry], bool]:
     """The purchase's changes, oldest first; ``starting_after`` is a version."""
-    purchase = get_purchase(session, principal, ref)
+    purchase = get_purchase(session, caller, ref)
     entries, _total = history_page(
         session,
         resource_type=RESOURCE,
@@ -378,11 +374,9 @@ def files_of(session: Session, purchase: OffsetPurchase) -> list[OffsetFile]:
     return list(session.exec(statement.order_by(OffsetFile.pk)))  # type: ignore[arg-type]
 
 
-def get_file(session: Session, principal: Principal, file_id: str) -> OffsetFile:
+def get_file(session: Session, caller: Caller, file_id: str) -> OffsetFile:
     found = session.exec(
-        select(OffsetFile).where(
-            OffsetFile.id == file_id, OffsetFile.tenant_id == principal.tenant_id
-        )
+        select(OffsetFile).where(OffsetFile.id == file_id, OffsetFile.tenant_id == caller.tenant_id)
     ).first()
     if found is None:
         raise NotFound(f"No file found with id {file_id}.", resource=("file", file_id))

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.tokens import Principal
+from models.caller import Caller
 from models.types import UTCDateTime, utcnow
 from tradepost.errors import Forbidden
 
@@ -63,13 +63,13 @@ def is_member(session: Session, *, tenant_id: str, user_id: str, retailer_id: st
     return session.exec(statement).first() is not None
 
 
-def authorize(session: Session, principal: Principal, user: str, retailer_id: str) -> None:
-    """403 unless the principal may act for ``user`` and ``user`` belongs to the retailer.
+def authorize(session: Session, caller: Caller, user: str, retailer_id: str) -> None:
+    """403 unless the caller may act for ``user`` and ``user`` belongs to the retailer.
 
     A retailer that does not exist answers the same as another customer's: its existence
     is not revealed.
     """
-    if principal.user_id is not None and principal.user_id != user:
+    if caller.is_user_token and caller.user_id != user:
         raise Forbidden(NO_PERMISSION)
-    if not is_member(session, tenant_id=principal.tenant_id, user_id=user, retailer_id=retailer_id):
+    if not is_member(session, tenant_id=caller.tenant_id, user_id=user, retailer_id=retailer_id):
         raise Forbidden(NO_PERMISSION)

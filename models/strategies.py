@@ -28,8 +28,8 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import retailers
-from models.history import Actor, ChangeEntry, history_page, record_row_change
-from models.tokens import Principal
+from models.caller import Caller
+from models.history import ChangeEntry, history_page, record_row_change
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
@@ -89,24 +89,23 @@ def history_snapshot(purchase: StrategyPurchase) -> dict[str, Any]:
     }
 
 
-def _record(session: Session, actor: Actor, purchase: StrategyPurchase, before: Any) -> None:
-    record_row_change(session, RESOURCE, purchase, actor, before, history_snapshot(purchase))
+def _record(session: Session, caller: Caller, purchase: StrategyPurchase, before: Any) -> None:
+    record_row_change(session, RESOURCE, purchase, caller, before, history_snapshot(purchase))
 
 
 def submit_purchase(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     user: str,
     rows: list[dict[str, Any]],
     *,
     retailer_id: str,
-    request_id: str | None = None,
 ) -> StrategyPurchase:
-    retailers.authorize(session, principal, user, retailer_id)
+    retailers.authorize(session, caller, user, retailer_id)
     now = utcnow()
     purchase = StrategyPurchase(
         id=str(uuid.uuid4()),
-        tenant_id=principal.tenant_id,
+        tenant_id=caller.tenant_id,
         user_id=user,
         retailer_id=retailer_id,
         status="pending",
@@ -118,19 +117,19 @@ def submit_purchase(
     )
     session.add(purchase)
     session.flush()
-    _record(session, Actor(principal, request_id), purchase, None)
+    _record(session, caller, purchase, None)
     return purchase
 
 
 def get_purchase(
-    session: Session, principal: Principal, user: str, purchase_id: str, *, lock: bool = False
+    session: Session, caller: Caller, user: str, purchase_id: str, *, lock: bool = False
 ) -> StrategyPurchase:
-    """The one scoped getter: anything the principal may not see does not exist."""
-    if principal.user_id is not None and principal.user_id != user:
+    """The one scoped getter: anything the caller may not see does not exist."""
+    if caller.is_user_token and caller.user_id != user:
         raise _not_found()
     statement = select(StrategyPurchase).where(
         StrategyPurchase.id == purchase_id,
-        StrategyPurchase.tenant_id == principal.tenant_id,
+        StrategyPurchase.tenant_id == caller.tenant_id,
         StrategyPurchase.user_id == user,
     )
     if lock:
@@ -152,13 +151,12 @@ def check_transition(current: str, new: str) -> None:
 
 def update_purchase(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     user: str,
     purchase_id: str,
     update: dict[str, Any],
     *,
     precondition: Precondition = UNCONDITIONAL,
-    request_id: str | None = None,
 ) -> StrategyPurchase:
     """Store ``update["outputs"]`` (and ``status``/``error`` when present).
 
@@ -168,7 +166,7 @@ def update_purchase(
     serialised = _serialise_outputs(update.pop("outputs"))
     status: str | None = update.get("status")
     error: str | None = update.get("error")
-    purchase = get_purchase(session, principal, user, purchase_id, lock=True)
+    purchase = get_purchase(session, caller, user, purchase_id, lock=True)
     precondition.check(purchase.etag)
     before = history_snapshot(purchase)
     if status is not None:
@@ -180,7 +178,7 @@ def update_purchase(
     purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(purchase)
     guarded_flush(session)
-    _record(session, Actor(principal, request_id), purchase, before)
+    _record(session, caller, purchase, before)
     return purchase
 
 
@@ -227,10 +225,10 @@ def _names_model(value: Any, idmodel: str) -> bool:
 
 
 def purchase_history(
-    session: Session, principal: Principal, user: str, purchase_id: str, *, limit: int, offset: int
+    session: Session, caller: Caller, user: str, purchase_id: str, *, limit: int, offset: int
 ) -> tuple[list[ChangeEntry], int]:
     """The purchase's changes, oldest first, and how many there are in all."""
-    purchase = get_purchase(session, principal, user, purchase_id)
+    purchase = get_purchase(session, caller, user, purchase_id)
     return history_page(
         session, resource_type=RESOURCE, resource_id=purchase.id, limit=limit, offset=offset
     )

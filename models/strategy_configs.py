@@ -19,8 +19,8 @@ from sqlalchemy import Column, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import retailers
-from models.history import Actor, record_row_change
-from models.tokens import Principal
+from models.caller import Caller
+from models.history import record_row_change
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import etag
@@ -72,7 +72,7 @@ def _find(session: Session, tenant_id: str, user_id: str, retailer_id: str) -> A
 
 def set_strategies(
     session: Session,
-    actor: Principal,
+    caller: Caller,
     *,
     user_id: str,
     retailer_id: str,
@@ -80,7 +80,7 @@ def set_strategies(
 ) -> StrategyConfig:
     """Store (or replace) the user's strategy definitions for the retailer (CLI)."""
     serialised = jsonio.dumps(definitions).decode()
-    tenant_id = actor.tenant_id
+    tenant_id = caller.tenant_id
     config: StrategyConfig | None = _find(session, tenant_id, user_id, retailer_id)
     now = utcnow()
     before = None
@@ -100,23 +100,23 @@ def set_strategies(
         config.updated_at = now
     session.add(config)
     session.flush()
-    record_row_change(session, RESOURCE, config, Actor(actor), before, _snapshot(config))
+    record_row_change(session, RESOURCE, config, caller, before, _snapshot(config))
     return config
 
 
 def list_strategies(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     user: str,
     *,
     idretailer: str | None,
     retailer_id: str | None,
 ) -> StrategyConfig | None:
-    """The configuration the principal may read for ``user`` and the retailer (None: none).
+    """The configuration the caller may read for ``user`` and the retailer (None: none).
 
     The retailer is the query's ``idretailer`` (the documented name) or ``retailer_id``
     (the name the documented 400 uses): 400 with that text when neither is sent, 400 when
-    both are sent and differ. 403 when the principal may not act for ``user`` or the user
+    both are sent and differ. 403 when the caller may not act for ``user`` or the user
     is not the retailer's.
     """
     if idretailer is None and retailer_id is None:
@@ -131,6 +131,6 @@ def list_strategies(
         )
     retailer = idretailer or retailer_id
     assert retailer is not None
-    retailers.authorize(session, principal, user, retailer)
-    found: StrategyConfig | None = _find(session, principal.tenant_id, user, retailer)
+    retailers.authorize(session, caller, user, retailer)
+    found: StrategyConfig | None = _find(session, caller.tenant_id, user, retailer)
     return found

@@ -15,8 +15,9 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlmodel import Session
 
 from models import trade_lifecycle as lifecycle
+from models.caller import Caller
 from models.trade_units import canonical
-from models.trades import TABLE, TradeContext, TradeRow, authorize, get_trade
+from models.trades import TABLE, TradeRow, get_trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +89,18 @@ def _conditions(query: TradeQuery) -> list[Any]:
     return found
 
 
-def list_trades(session: Session, ctx: TradeContext, query: TradeQuery) -> TradePage:
+def list_trades(session: Session, caller: Caller, query: TradeQuery) -> TradePage:
     """The tenant's trades matching ``query``: newest first (``DESC``) or oldest first.
 
     ``after`` (a cursor: the last tradeId of the previous page) and ``page`` combine: the
     page counts from the cursor.
     """
-    authorize(ctx)
     table = TABLE.c
-    where = [table.tenant_id == ctx.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
+    where = [table.tenant_id == caller.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
     total = session.connection().execute(select(func.count()).where(*where)).scalar_one()
     descending = query.order == "DESC"
     if query.after is not None:
-        anchor = get_trade(session, ctx, query.after)
+        anchor = get_trade(session, caller, query.after)
         where.append(table.pk < anchor["pk"] if descending else table.pk > anchor["pk"])
     statement = (
         select(TABLE)

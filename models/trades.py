@@ -2,7 +2,8 @@
 
 Rules (also written in openapi.yaml):
 - A request acts for the tenant and user named in its ``tenantId``/``userId`` headers.
-  The token must belong to that tenant, and a user-bound token to that user (else 403).
+  The token must belong to that tenant, and a user-bound token to that user (else 403;
+  ``models.caller.Caller.naming`` checks it when the handler builds the caller).
 - ``tenantId``, ``userId`` and ``countryCode`` in a body must equal the headers (else 403):
   a body cannot move a trade to another tenant, user or country than the request's own.
 - Every user of a tenant reads the tenant's trades; a trade is changed only by the user
@@ -43,8 +44,8 @@ from sqlalchemy import (
 from sqlmodel import Field, Session, SQLModel
 
 from models import trade_lifecycle as lifecycle
-from models.history import Actor, ChangeEntry, history_page, record_change
-from models.tokens import Principal
+from models.caller import Caller
+from models.history import ChangeEntry, history_page, record_change
 from models.trade_units import canonical
 from models.types import ExactDecimal, UTCDateTime, utcnow
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, stale
@@ -157,21 +158,6 @@ HISTORY = tuple((f.name, f.column) for f in FIELDS if f.in_history)
 _UPDATABLE = tuple(f.column for f in FIELDS if f.on_update and f.column != "tenant_id")
 
 
-@dataclass(frozen=True, slots=True)
-class TradeContext:
-    """The principal behind the token plus the tenant/user/country the headers name."""
-
-    principal: Principal
-    tenant_id: str
-    user_id: str
-    country_code: str | None = None
-    request_id: str | None = None
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(self.principal, self.request_id)
-
-
 TradeRow = Mapping[str, Any]
 """A trade as its columns: what every function here returns."""
 
@@ -195,14 +181,14 @@ def history_snapshot(row: TradeRow) -> dict[str, Any]:
     return {name: row[column] for name, column in HISTORY}
 
 
-def _record(session: Session, actor: Actor, row: TradeRow, before: Any) -> None:
+def _record(session: Session, caller: Caller, row: TradeRow, before: Any) -> None:
     record_change(
         session,
         resource_type=RESOURCE,
         resource_id=row["id"],
         tenant_id=row["tenant_id"],
         version=row["version"],
-        actor=actor,
+        caller=caller,
         before=before,
         after=history_snapshot(row),
     )
@@ -212,17 +198,9 @@ CONTEXT_FIELDS = ("tenant_id", "user_id", "country_code")
 _CONTEXT_JSON = ("tenantId", "userId", "countryCode")
 
 
-def authorize(ctx: TradeContext) -> None:
-    """403 unless the headers name the token's own tenant (and user, for a user token)."""
-    if ctx.tenant_id != ctx.principal.tenant_id:
-        raise Forbidden(f"The token does not belong to tenant {ctx.tenant_id!r}.")
-    if ctx.principal.user_id is not None and ctx.user_id != ctx.principal.user_id:
-        raise Forbidden(f"The token does not belong to user {ctx.user_id!r}.")
-
-
-def _check_body_context(ctx: TradeContext, values: Mapping[str, Any]) -> None:
+def _check_body_context(caller: Caller, values: Mapping[str, Any]) -> None:
     for name in CONTEXT_FIELDS:
-        if name in values and values[name] != getattr(ctx, name):
+        if name in values and values[name] != getattr(caller, name):
             raise Forbidden(
                 f"{_camel(name)} in the body must match the {_camel(name)} header.",
             )
@@ -243,11 +221,10 @@ def _normalised(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) -> TradeRow:
+def create_trade(session: Session, caller: Caller, values: dict[str, Any]) -> TradeRow:
     """A new ``DRAFT`` trade; the acting user is its seller and the user responsible."""
-    authorize(ctx)
-    _check_body_context(ctx, values)
-    country_code = values.get("country_code", ctx.country_code)
+    _check_body_context(caller, values)
+    country_code = values.get("country_code", caller.country_code)
     if country_code is None:
         raise InvalidRequest("A trade needs a countryCode.")
     now = utcnow()
@@ -258,11 +235,11 @@ def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) ->
     row: dict[str, Any] = {column: None for column in COLUMNS if column != "pk"}
     row.update(
         id=str(uuid.uuid4()),
-        tenant_id=ctx.tenant_id,
-        user_id=ctx.user_id,
+        tenant_id=caller.tenant_id,
+        user_id=caller.user_id,
         country_code=country_code,
         status=lifecycle.INITIAL.value,
-        seller_id=ctx.user_id,
+        seller_id=caller.user_id,
         trade_date=now.date(),
         doc_links=[],
         version=1,
@@ -271,17 +248,16 @@ def create_trade(session: Session, ctx: TradeContext, values: dict[str, Any]) ->
     )
     row.update(fields)
     session.connection().execute(_INSERT, row)
-    _record(session, ctx.actor, row, None)
+    _record(session, caller, row, None)
     return row
 
 
 _INSERT = insert(_TABLE)
 
 
-def get_trade(session: Session, ctx: TradeContext, trade_id: str) -> TradeRow:
+def get_trade(session: Session, caller: Caller, trade_id: str) -> TradeRow:
     """A trade of the request's tenant; another tenant's does not exist (404)."""
-    authorize(ctx)
-    found = session.connection().execute(_SELECT, _scope(ctx.tenant_id, trade_id))
+    found = session.connection().execute(_SELECT, _scope(caller.tenant_id, trade_id))
     row = found.mappings().first()
     if row is None:
         raise _not_found(trade_id)
@@ -307,7 +283,7 @@ Changes = Callable[[dict[str, Any]], dict[str, Any]]
 
 def _write(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     changes: Changes,
     *,
@@ -323,23 +299,22 @@ def _write(
     ``columns`` are the columns the UPDATE sets (default: those ``changes`` returned):
     a fixed set per operation, so its statement is compiled once.
     """
-    authorize(ctx)
     connection = session.connection()
-    found = connection.execute(_SELECT_FOR_UPDATE, _scope(ctx.tenant_id, trade_id))
+    found = connection.execute(_SELECT_FOR_UPDATE, _scope(caller.tenant_id, trade_id))
     row = found.mappings().first()
     if row is None:
         raise _not_found(trade_id)
     current: dict[str, Any] = dict(row)
-    if ctx.principal.user_id is not None and current["user_id"] != ctx.user_id:
+    if caller.is_user_token and current["user_id"] != caller.user_id:
         raise Forbidden("The user does not have permission to update the trade.")
     precondition.check(etag(current["id"], current["version"]))
     values = changes(current)
-    return _apply(session, ctx.actor, current, values, columns or tuple(values))
+    return _apply(session, caller, current, values, columns or tuple(values))
 
 
 def _apply(
     session: Session,
-    actor: Actor,
+    caller: Caller,
     current: dict[str, Any],
     values: dict[str, Any],
     columns: tuple[str, ...],
@@ -351,7 +326,7 @@ def _apply(
     written = {name: updated[name] for name in (*columns, "updated_at", "version")}
     if session.connection().execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
         raise stale()
-    _record(session, actor, updated, history_snapshot(current))
+    _record(session, caller, updated, history_snapshot(current))
     return updated
 
 
@@ -363,7 +338,7 @@ _GUARDED_UPDATE = update(_TABLE).where(
 
 def update_trade(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     changes: dict[str, Any],
     *,
@@ -371,7 +346,7 @@ def update_trade(
 ) -> TradeRow:
     """The details PATCH (the seed document): every updatable column is SET (unchanged
     ones to their current value), so the statement is compiled once."""
-    _check_body_context(ctx, changes)
+    _check_body_context(caller, changes)
     values = _normalised(dict(changes))
 
     def details(current: dict[str, Any]) -> dict[str, Any]:
@@ -383,7 +358,7 @@ def update_trade(
             )
         return values
 
-    return _write(session, ctx, trade_id, details, precondition=precondition, columns=_UPDATABLE)
+    return _write(session, caller, trade_id, details, precondition=precondition, columns=_UPDATABLE)
 
 
 # The sub-resources of the reference's pages: part -> (the column its PATCH writes, the
@@ -401,7 +376,7 @@ SUBRESOURCES: dict[str, tuple[str, str | None]] = {
 
 def update_subresource(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     part: str,
     payload: dict[str, Any],
@@ -411,7 +386,7 @@ def update_subresource(
     """One sub-resource PATCH; ``payload`` is the body as sent (the API's names)."""
     column, key = SUBRESOURCES[part]
     context = {INPUT[name]: payload[name] for name in _CONTEXT_JSON if name in payload}
-    _check_body_context(ctx, context)
+    _check_body_context(caller, context)
     given = {name: value for name, value in payload.items() if name not in _CONTEXT_JSON}
 
     def replace(current: dict[str, Any]) -> dict[str, Any]:
@@ -420,12 +395,12 @@ def update_subresource(
             return {column: given[key]}
         return {column: {**(current[column] or {}), **given}}
 
-    return _write(session, ctx, trade_id, replace, precondition=precondition)
+    return _write(session, caller, trade_id, replace, precondition=precondition)
 
 
 def terminate_trade(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     comment: str,
     *,
@@ -435,12 +410,12 @@ def terminate_trade(
         lifecycle.require_terminable(current["status"])
         return {"status": lifecycle.Status.TERMINATED.value, "termination_comment": comment}
 
-    return _write(session, ctx, trade_id, terminate, precondition=precondition)
+    return _write(session, caller, trade_id, terminate, precondition=precondition)
 
 
 def change_status(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     status: str,
     *,
@@ -450,48 +425,46 @@ def change_status(
         lifecycle.require_move(current["status"], status)
         return {"status": status}
 
-    return _write(session, ctx, trade_id, move, precondition=precondition)
+    return _write(session, caller, trade_id, move, precondition=precondition)
 
 
 def delete_trade(
     session: Session,
-    ctx: TradeContext,
+    caller: Caller,
     trade_id: str,
     *,
     precondition: Precondition = UNCONDITIONAL,
 ) -> TradeRow:
     """Marks the trade deleted (it keeps its history); from then on it is not found."""
     return _write(
-        session, ctx, trade_id, lambda _: {"deleted_at": utcnow()}, precondition=precondition
+        session, caller, trade_id, lambda _: {"deleted_at": utcnow()}, precondition=precondition
     )
 
 
-def accept_trade(
-    session: Session, trade_id: str, tenant_id: str, buyer_id: str, request_id: str | None
-) -> tuple[TradeRow, bool]:
+def accept_trade(session: Session, caller: Caller, trade_id: str) -> tuple[TradeRow, bool]:
     """The buyer's public link: no token, so the link itself must name the trade's tenant
-    (else 404) and its buyer (else 403). Returns the trade and whether it changed
-    (accepting an ``Accepted`` trade again changes nothing)."""
+    (else 404) and its buyer (else 403); ``caller`` is ``Caller.for_link(tenant, buyer)``.
+    Returns the trade and whether it changed (accepting an ``Accepted`` trade again changes
+    nothing)."""
     connection = session.connection()
-    found = connection.execute(_SELECT_FOR_UPDATE, _scope(tenant_id, trade_id))
+    found = connection.execute(_SELECT_FOR_UPDATE, _scope(caller.tenant_id, trade_id))
     row = found.mappings().first()
     if row is None:
         raise _not_found(trade_id)
     current: dict[str, Any] = dict(row)
-    if current["buyer_id"] is None or current["buyer_id"] != buyer_id:
+    if current["buyer_id"] is None or current["buyer_id"] != caller.user_id:
         raise Forbidden("This link does not name the buyer of the trade.")
     if not lifecycle.accepts(current["status"]):
         return current, False
-    actor = Actor(Principal(0, tenant_id, buyer_id, None), request_id)
     values = {"status": lifecycle.Status.ACCEPTED.value}
-    return _apply(session, actor, current, values, ("status",)), True
+    return _apply(session, caller, current, values, ("status",)), True
 
 
 def trade_history(
-    session: Session, ctx: TradeContext, trade_id: str, *, limit: int, after: int | None = None
+    session: Session, caller: Caller, trade_id: str, *, limit: int, after: int | None = None
 ) -> tuple[list[ChangeEntry], int | None]:
     """The trade's changes, oldest first; ``after`` is the last version of the previous page."""
-    trade = get_trade(session, ctx, trade_id)
+    trade = get_trade(session, caller, trade_id)
     entries, _total = history_page(
         session,
         resource_type=RESOURCE,

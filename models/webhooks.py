@@ -26,8 +26,8 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueC
 from sqlalchemy import insert as sql_insert
 from sqlmodel import Field, Session, SQLModel, func, select
 
-from models.history import Actor, record_row_change
-from models.tokens import Principal
+from models.caller import Caller
+from models.history import record_row_change
 from models.types import UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
@@ -116,10 +116,12 @@ def new_signing_key() -> str:
 
 
 def create_webhook(
-    session: Session, principal: Principal, values: dict[str, Any], *, request_id: str | None
+    session: Session,
+    caller: Caller,
+    values: dict[str, Any],
 ) -> Webhook:
     count = session.exec(
-        select(func.count()).select_from(Webhook).where(Webhook.tenant_id == principal.tenant_id)
+        select(func.count()).select_from(Webhook).where(Webhook.tenant_id == caller.tenant_id)
     ).one()
     if count >= MAX_WEBHOOKS:
         raise Unprocessable(
@@ -129,7 +131,7 @@ def create_webhook(
     now = utcnow()
     hook = Webhook(
         id=str(uuid.uuid4()),
-        tenant_id=principal.tenant_id,
+        tenant_id=caller.tenant_id,
         kind=values["kind"],
         endpoint_url=values["endpoint_url"],
         signing_key=new_signing_key(),
@@ -138,23 +140,21 @@ def create_webhook(
     )
     session.add(hook)
     session.flush()
-    record_row_change(
-        session, RESOURCE, hook, Actor(principal, request_id), None, history_snapshot(hook)
-    )
+    record_row_change(session, RESOURCE, hook, caller, None, history_snapshot(hook))
     return hook
 
 
-def list_webhooks(session: Session, principal: Principal) -> list[Webhook]:
-    statement = select(Webhook).where(Webhook.tenant_id == principal.tenant_id)
+def list_webhooks(session: Session, caller: Caller) -> list[Webhook]:
+    statement = select(Webhook).where(Webhook.tenant_id == caller.tenant_id)
     return list(session.exec(statement.order_by(Webhook.pk)))  # type: ignore[arg-type]
 
 
 def get_webhook(
-    session: Session, principal: Principal, webhook_id: str, *, lock: bool = False
+    session: Session, caller: Caller, webhook_id: str, *, lock: bool = False
 ) -> Webhook:
     """The one scoped getter."""
     statement = select(Webhook).where(
-        Webhook.id == webhook_id, Webhook.tenant_id == principal.tenant_id
+        Webhook.id == webhook_id, Webhook.tenant_id == caller.tenant_id
     )
     found = session.exec(statement.with_for_update() if lock else statement).first()
     if found is None:
@@ -164,16 +164,15 @@ def get_webhook(
 
 def update_webhook(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     webhook_id: str,
     values: dict[str, Any],
     *,
     precondition: Precondition = UNCONDITIONAL,
-    request_id: str | None = None,
 ) -> Webhook:
     """``kind`` and/or ``endpoint_url``; what is left out stays. Pending deliveries go to
     the new URL; events already written keep their kind."""
-    hook = get_webhook(session, principal, webhook_id, lock=True)
+    hook = get_webhook(session, caller, webhook_id, lock=True)
     precondition.check(hook.etag)
     before = history_snapshot(hook)
     for name in ("kind", "endpoint_url"):
@@ -182,21 +181,19 @@ def update_webhook(
     hook.updated_at = utcnow()
     session.add(hook)
     guarded_flush(session)
-    record_row_change(
-        session, RESOURCE, hook, Actor(principal, request_id), before, history_snapshot(hook)
-    )
+    record_row_change(session, RESOURCE, hook, caller, before, history_snapshot(hook))
     return hook
 
 
 def delete_webhook(
     session: Session,
-    principal: Principal,
+    caller: Caller,
     webhook_id: str,
     *,
     precondition: Precondition = UNCONDITIONAL,
 ) -> None:
     """Removes the webhook and its outbox rows: nothing more is sent to it."""
-    hook = get_webhook(session, principal, webhook_id, lock=True)
+    hook = get_webhook(session, caller, webhook_id, lock=True)
     precondition.check(hook.etag)
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))  # type: ignore[arg-type]
     session.execute(delete(Webhook).where(Webhook.pk == hook.pk))  # type: ignore[arg-type]

@@ -10,21 +10,22 @@ from sqlmodel import select
 
 from models import offset_catalogue, offset_quotes, offsets, strategies, trades
 from models import retailers as retailer_rows
+from models.caller import Caller
 from models.customers import Customer, create_customer
 from models.offset_catalogue import OffsetProduct
 from models.offset_quotes import OffsetQuote, PriceList
 from models.offsets import OffsetPurchase
 from models.strategies import StrategyPurchase
-from models.tokens import Principal
-from models.trades import Trade, TradeContext
+from models.trades import Trade
 from tradepost.db import Database
 
 RETAILER = "123"  # the documents' example retailer id
 
 
-def tenant_context(tenant: str, user: str, country: str = "US") -> TradeContext:
-    """A tenant-wide principal acting as ``user`` (factories bypass tokens)."""
-    return TradeContext(Principal(0, tenant, None, None), tenant, user, country)
+def trade_caller(tenant: str, user: str, country: str = "US") -> Caller:
+    """A tenant-wide caller acting as ``user``, as the trade API's headers name one
+    (factories bypass tokens)."""
+    return Caller.for_tenant(tenant).naming(tenant, user, country)
 
 
 def make_trade(db: Database, tenant: str = "TEN123", user: str = "USR456", **values: Any) -> Trade:
@@ -38,7 +39,7 @@ def make_trade(db: Database, tenant: str = "TEN123", user: str = "USR456", **val
     }
     fields.update(values)
     with db.write() as session:
-        row = trades.create_trade(session, tenant_context(tenant, user), fields)
+        row = trades.create_trade(session, trade_caller(tenant, user), fields)
     return load_trade(db, row["id"])
 
 
@@ -85,7 +86,7 @@ def make_strategy_purchase(
 ) -> StrategyPurchase:
     """A purchase of ``user`` for ``retailer`` (made a retailer of the user if need be)."""
     entries = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": 10.0 + h} for h in range(rows)]
-    owner = Principal(0, tenant, None, None)
+    owner = Caller.for_tenant(tenant)
     with db.write() as session:
         retailer_rows.add_retailer(session, tenant_id=tenant, user_id=user, retailer_id=retailer)
         return strategies.submit_purchase(session, owner, user, entries, retailer_id=retailer)
@@ -136,10 +137,6 @@ def _ensure_test_product(db: Database) -> None:
         make_product(db)
 
 
-def client_principal(tenant: str) -> Principal:
-    return Principal(0, tenant, None, None)
-
-
 def make_quote(
     db: Database, tenant: str = "CLIENT1", quantity: str = "42", unit: str = "tonne"
 ) -> OffsetQuote:
@@ -147,7 +144,7 @@ def make_quote(
     with db.write() as session:
         return offset_quotes.create_quote(
             session,
-            client_principal(tenant),
+            Caller.for_tenant(tenant),
             PRICES,
             product_id=TEST_PRODUCT,
             quantity=Decimal(quantity),
@@ -160,7 +157,7 @@ def make_offset_purchase(db: Database, tenant: str = "CLIENT1", **values: Any) -
     quote = make_quote(db, tenant)
     with db.write() as session:
         purchase, _created = offsets.create_purchase(
-            session, client_principal(tenant), {"pricing": quote.id, **values}, PRICES
+            session, Caller.for_tenant(tenant), {"pricing": quote.id, **values}, PRICES
         )
         return purchase
 

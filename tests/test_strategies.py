@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from models.caller import Caller
 from models.customers import Customer
 from models.strategy_configs import set_strategies
-from models.tokens import Principal
 from models.types import utcnow
 from tests.conftest import TokenFactory
 from tests.factories import (
@@ -400,7 +400,7 @@ def configure(db: Database, definitions: Any, user: str = "example_user") -> Non
     with db.write() as session:
         set_strategies(
             session,
-            Principal(0, "CUST1", None, None),
+            Caller.for_tenant("CUST1"),
             user_id=user,
             retailer_id=RETAILER,
             definitions=definitions,

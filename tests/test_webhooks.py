@@ -31,12 +31,13 @@ import pytest
 from sqlmodel import select
 
 from models import webhooks
+from models.caller import Caller
 from models.offset_catalogue import seed_examples
 from models.tokens import mint_token
 from models.webhooks import Webhook, WebhookDelivery
 from tests.conftest import Figures, TokenFactory
 from tests.contract import assert_error_format
-from tests.factories import client_principal, make_offset_purchase
+from tests.factories import make_offset_purchase
 from tests.servers import TRADEPOST, Server, running_server
 from tradepost import migrate
 from tradepost.db import Database, create_db_engine
@@ -345,9 +346,8 @@ def subscribe_directly(db: Database, url: str, tenant: str = "CLIENT1") -> str:
     with db.write() as session:
         hook = webhooks.create_webhook(
             session,
-            client_principal(tenant),
+            Caller.for_tenant(tenant),
             {"kind": "order", "endpoint_url": url},
-            request_id=None,
         )
     return hook.signing_key
 

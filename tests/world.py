@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import offsets, webhooks
+from models.caller import Caller
 from models.tokens import mint_token
 from tests.factories import (
     TEST_PRODUCT,
-    client_principal,
     make_customer,
     make_offset_purchase,
     make_quote,
@@ -77,9 +77,8 @@ def build_world(db: Database) -> World:
         hooks = [
             webhooks.create_webhook(
                 session,
-                client_principal(client),
+                Caller.for_tenant(client),
                 {"kind": "order", "endpoint_url": f"https://hooks.example.com/{client}"},
-                request_id=None,
             ).id
             for client in ("CLIENTA", "CLIENTB")
         ]

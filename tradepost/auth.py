@@ -13,6 +13,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from models.caller import Caller
 from models.tokens import Principal, find_principal, hash_token
 from models.types import utcnow
 from tradepost.context import context_of
@@ -44,9 +45,10 @@ class TokenVerifier:
 
 async def bearer_info(token: str, request: Any) -> dict[str, Any]:
     """Connexion's bearer hook: the principal for a valid token, else 401; 429 over the
-    token's rate limit (``tradepost.ratelimit``). Sets the request context's caller."""
+    token's rate limit (``tradepost.ratelimit``). Sets the request context's ``Caller``,
+    which handlers read through ``tradepost.http.caller``."""
     ctx = context_of(request.scope)
     principal = await ctx.services.tokens.verify(token)
-    ctx.caller = principal
+    ctx.caller = Caller.of(principal, ctx.request_id)
     await ctx.services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}

@@ -23,10 +23,11 @@ from sqlalchemy.exc import IntegrityError
 
 from models import offset_catalogue as catalogue
 from models import retailers, strategy_configs
+from models.caller import Caller
 from models.customers import create_customer, list_customers
 from models.idempotency import purge_expired
 from models.tenants import tenant_counts
-from models.tokens import Principal, list_tokens, mint_token, revoke_token
+from models.tokens import list_tokens, mint_token, revoke_token
 from models.types import utcnow
 from tradepost import jsonio, migrate
 from tradepost.db import Database, create_db_engine
@@ -215,7 +216,7 @@ def cmd_strategies_set(args: argparse.Namespace) -> int:
             return 1
         config = strategy_configs.set_strategies(
             session,
-            Principal(0, args.tenant, None, None),
+            Caller.for_tenant(args.tenant),
             user_id=args.user,
             retailer_id=args.retailer,
             definitions=definitions,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.tokens import Principal
+    from models.caller import Caller
     from tradepost.services import Services
 
 _KEY = "tradepost"
@@ -43,8 +43,9 @@ class RequestContext:
     request_id: str
     """Adopted from a well-formed ``X-Request-Id`` or generated (``RequestLog``)."""
 
-    caller: Principal | None = None
-    """The token's principal, once the bearer check passed (``bearer_info``)."""
+    caller: Caller | None = None
+    """Who is calling (the token's principal and this request id), once the bearer check
+    passed (``bearer_info``)."""
 
     body: Any = None
     """The JSON body, parsed and validated against the spec (``JSONBodyValidator``)."""

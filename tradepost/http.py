@@ -13,7 +13,7 @@ from connexion import request
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from models.tokens import Principal
+from models.caller import Caller
 from tradepost import jsonio
 from tradepost.conditional import Precondition, matches_weakly, precondition
 from tradepost.context import context_of
@@ -74,8 +74,11 @@ def read_response(payload: Any, tag: str) -> Response:
     )
 
 
-def principal(token_info: dict[str, Any]) -> Principal:
-    found: Principal = token_info["principal"]
+def caller() -> Caller:
+    """Who is calling: set by the bearer check, so only operations that need a token have one."""
+    found = context_of(request.scope).caller
+    if found is None:
+        raise RuntimeError("caller() in an operation without a bearer token")
     return found
 
 

@@ -89,13 +89,13 @@ class Idempotency:
         if scope["type"] != "http":
             return None
         key = Headers(scope=scope).get(HEADER)
-        principal = context_of(scope).caller
+        caller = context_of(scope).caller
         resolved = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
-        if key is None or principal is None:
+        if key is None or caller is None:
             return None
         if self.operation_ids.get(resolved, resolved) not in self.operations:
             return None
-        return key, principal
+        return key, caller.principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         applies = self._applies(scope)
