@@ -129,6 +129,7 @@ def settings(database_url: str) -> Settings:
         validate_responses=True,
         forbid_loop_io=True,  # a database call left on the event loop fails the test
         webhooks_worker=False,
+        freeze_heap=False,  # a collection per app start, hundreds of times per worker
     )
 
 

@@ -7,11 +7,15 @@ import re
 from pathlib import Path
 
 import inflection
+import pytest
 import yaml
+from connexion.exceptions import InvalidSpecification
+from connexion.spec import Specification
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from tradepost.app import SPEC_PATH
+from tradepost.app import SPEC_PATH, load_spec
+from tradepost.connexion_glue import spec as once
 from tradepost.surfaces import surface_for
 
 
@@ -52,3 +56,25 @@ def test_no_rule_lives_outside_openapi() -> None:
     # x-bearerInfoFunc names the token check; x-enum-varnames names enum values for
     # generated clients. Neither narrows what is valid.
     assert extensions <= {"x-bearerInfoFunc", "x-enum-varnames"}
+
+
+def test_connexion_still_refuses_an_invalid_spec_and_checks_a_valid_one_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``connexion_glue.spec``: the meta-schema check runs once per distinct document."""
+    once.validate_each_spec_once()
+    checked: list[int] = []
+    original = once._check
+    monkeypatch.setattr(once, "_check", lambda cls, s: checked.append(1) or original(cls, s))
+    monkeypatch.setattr(once, "_valid", set())
+
+    document = load_spec()
+    Specification.from_dict(document)
+    Specification.from_dict(document)
+    assert checked == [1]
+
+    document["paths"]["/healthz"]["get"]["responses"] = "not a responses object"
+    with pytest.raises(InvalidSpecification):
+        Specification.from_dict(document)
+    with pytest.raises(InvalidSpecification):
+        Specification.from_dict(document)  # an invalid document is never remembered

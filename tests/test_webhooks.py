@@ -104,17 +104,19 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            # A request counts as active until its answer is about to be written: once the
+            # sender has the answer it may send the next one, and that must not overlap.
             state.enter()
             try:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 arrival = state.record(body, {k.lower(): v for k, v in self.headers.items()})
                 status, delay = state.answer(arrival) if arrival.signed else (401, 0.0)
                 time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
             finally:
                 state.leave()
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *_args: Any) -> None:
             pass

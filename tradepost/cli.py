@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import re
 import signal
@@ -29,7 +30,7 @@ from models.idempotency import purge_expired
 from models.tenants import tenant_counts
 from models.tokens import list_tokens, mint_token, revoke_token
 from models.types import utcnow
-from tradepost import jsonio, migrate
+from tradepost import jsonio, listener, migrate
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError
 from tradepost.settings import Settings
@@ -88,20 +89,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tradepost-metrics-")
         )
     signal.signal(signal.SIGTERM, _terminated)
-    uvicorn.run(
-        "tradepost.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop=settings.event_loop,
-        log_config=uvicorn_log_config(settings),
-        access_log=False,
-        timeout_graceful_shutdown=args.graceful_timeout,
-        # uvicorn kills a worker that does not answer its health ping within 5 s by default;
-        # on a loaded host a fresh worker's imports take longer, and it is killed in a loop.
-        timeout_worker_healthcheck=30,
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "loop": settings.event_loop,
+        "log_config": uvicorn_log_config(settings),
+        "access_log": False,
+        "timeout_graceful_shutdown": args.graceful_timeout,
+        # uvicorn kills a worker that does not answer its health ping within 5 s by
+        # default; on a loaded host a fresh worker's imports take longer, and it is killed
+        # in a loop.
+        "timeout_worker_healthcheck": 30,
+    }
+    if args.workers > 1 and listener.supported():
+        return _serve_workers(uvicorn.Config("tradepost.app:create_app", **options))
+    uvicorn.run("tradepost.app:create_app", **options)
+    return 0
+
+
+def _serve_workers(config: Any) -> int:
+    """uvicorn's worker supervisor, each worker on a socket of its own (tradepost.listener)."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        sock = listener.bind(config.host, config.port)
+    except OSError as exc:
+        print(f"cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 3  # uvicorn's STARTUP_FAILURE
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers, one socket each (SO_REUSEPORT)",
+        host,
+        port,
+        config.workers,
     )
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 

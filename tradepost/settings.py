@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="Fail any database statement run on the event loop's thread "
         "(tests switch it on: every database call must run on a database thread).",
     )
+    freeze_heap: bool = Field(
+        default=True,
+        description="After start-up, collect once and move what start-up built out of the "
+        "garbage collector's sight (gc.freeze), so a full collection under load takes "
+        "microseconds; tests that start hundreds of apps in one process switch it off.",
+    )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",

@@ -1,0 +1,223 @@
+"""Nothing blocks the event loop: measured per request under load, with a control that
+shows the measure would catch it.
+
+The service runs in this process under uvicorn (its own thread and asyncio loop) with
+every database statement slowed by ``LATENCY`` (a slow disk or network), and every
+callback the loop runs is timed three ways: wall time, the thread's CPU time and its
+wait for a CPU (``/proc/thread-self/schedstat``). What is left, wall minus CPU minus
+run-queue wait, is time the loop's thread spent blocked: in I/O, a lock or the GIL.
+CPU contention from other tests is subtracted, so the figure does not depend on how
+busy the machine is.
+
+The control puts database work back on the loop the way the service ran it before
+issue 17: every statement then blocks the loop for ``LATENCY``. Every other test guards
+the same rule statically: ``forbid_loop_io`` makes a statement on the loop's thread raise
+(tests/conftest.py, tests/servers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from tests.conftest import Figures, TokenFactory
+from tests.factories import make_trade
+from tests.servers import free_port
+from tradepost.app import create_app
+from tradepost.db import Database
+from tradepost.settings import Settings
+
+SCHEDSTAT = Path("/proc/thread-self/schedstat")
+LATENCY = 0.010  # seconds added to every database statement
+CLIENTS = 8
+REQUESTS_PER_CLIENT = 8
+# A request makes about four statements (token lookup once, then the locked read, the
+# update, the history insert, the commit); "a few milliseconds" of blocking per request
+# is the bound, far below one statement's LATENCY.
+BOUND = 0.005
+HEADERS = {"tenantId": "TEN123", "userId": "USR456", "countryCode": "US"}
+
+pytestmark = pytest.mark.skipif(
+    not SCHEDSTAT.exists(), reason="needs Linux's per-thread schedstat to subtract CPU waits"
+)
+
+
+def _schedstat() -> tuple[int, int]:
+    """This thread's nanoseconds on a CPU and waiting for one."""
+    on_cpu, waiting, _slices = SCHEDSTAT.read_text().split()
+    return int(on_cpu), int(waiting)
+
+
+class BlockedClock:
+    """Sums, over the callbacks one thread's loop runs, wall time not spent on or waiting
+    for a CPU."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.blocked_ns = 0
+        self.worst_ns = 0
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        run = asyncio.events.Handle._run
+        clock = self
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            if threading.get_ident() != clock.thread:
+                return run(handle)
+            wall, (cpu, waited) = time.perf_counter_ns(), _schedstat()
+            try:
+                return run(handle)
+            finally:
+                cpu_after, waited_after = _schedstat()
+                blocked = (
+                    (time.perf_counter_ns() - wall) - (cpu_after - cpu) - (waited_after - waited)
+                )
+                if blocked > 0:
+                    clock.blocked_ns += blocked
+                    clock.worst_ns = max(clock.worst_ns, blocked)
+
+        monkeypatch.setattr(asyncio.events.Handle, "_run", timed)
+
+
+@contextmanager
+def serving(settings: Settings, clock: BlockedClock) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        clock.thread = threading.get_ident()
+        server.run()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def slow_statements() -> Iterator[None]:
+    def pause(*_args: Any) -> None:
+        time.sleep(LATENCY)
+
+    event.listen(Engine, "before_cursor_execute", pause)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", pause)
+
+
+LOAD = """
+import asyncio, sys
+import httpx
+
+async def main(url, token, trade_ids, clients, per_client):
+    headers = {"tenantId": "TEN123", "userId": "USR456", "countryCode": "US",
+               "Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        async def client(number):
+            for request in range(per_client):
+                trade = trade_ids[(number + request) % len(trade_ids)]
+                response = await http.patch(
+                    f"/api/v1/trades/{trade}", json={"quantity": 1000 + request}
+                )
+                assert response.status_code == 200, response.text
+        await asyncio.gather(*(client(n) for n in range(clients)))
+
+url, token, clients, per_client, *trade_ids = sys.argv[1:]
+asyncio.run(main(url, token, trade_ids, int(clients), int(per_client)))
+"""
+
+
+def _load(url: str, token: str, trade_ids: list[str]) -> int:
+    """CLIENTS concurrent clients in another process: no GIL shared with the server."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD,
+            url,
+            token,
+            str(CLIENTS),
+            str(REQUESTS_PER_CLIENT),
+            *trade_ids,
+        ],
+        check=True,
+        timeout=300,
+    )
+    return CLIENTS * REQUESTS_PER_CLIENT
+
+
+def blocked_per_request(
+    settings: Settings, token: str, trade_ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[float, float]:
+    """Seconds the loop was blocked per request, and its worst single callback."""
+    clock = BlockedClock()
+    clock.install(monkeypatch)
+    with serving(settings, clock) as url, slow_statements():
+        requests = _load(url, token, trade_ids)
+    return clock.blocked_ns / requests / 1e9, clock.worst_ns / 1e9
+
+
+def on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: database work run where the request runs, as before issue 17."""
+
+    async def run_read(self: Database, work: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.read() as session:
+            return work(session, *args, **kwargs)
+
+    async def run_write(self: Database, work: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.write() as session:
+            return work(session, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "run_read", run_read)
+    monkeypatch.setattr(Database, "run_write", run_write)
+
+
+def test_database_work_never_blocks_the_loop(
+    settings: Settings,
+    db: Database,
+    make_token: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    figures: Figures,
+) -> None:
+    token = make_token("TEN123", "USR456")
+    trade_ids = [make_trade(db).id for _ in range(CLIENTS * 2)]
+
+    blocked, worst = blocked_per_request(settings, token, trade_ids, monkeypatch)
+
+    on_the_loop(monkeypatch)
+    control_settings = settings.model_copy(update={"forbid_loop_io": False})
+    control, control_worst = blocked_per_request(control_settings, token, trade_ids, monkeypatch)
+
+    backend = settings.database_url.split(":")[0].split("+")[0]
+    with figures():
+        print(
+            f"event loop blocked per request [{backend}], {LATENCY * 1000:.0f} ms per "
+            f"statement: {blocked * 1000:.2f} ms (worst callback {worst * 1000:.1f} ms) with "
+            f"database threads; {control * 1000:.1f} ms (worst {control_worst * 1000:.1f} ms) "
+            f"with the database on the loop"
+        )
+    assert control > 3 * LATENCY, "the control must show statements blocking the loop"
+    assert blocked < BOUND
