@@ -112,7 +112,12 @@ def write_scripts(data: Seeded, directory: Path) -> dict[str, tuple[Path, list[s
                     ("strategies", data.strategy_token),
                 )
             }
-            trade = _first(session, Trade)
+            trade = dict(
+                session.connection()
+                .execute(select(trades.TABLE).order_by(trades.TABLE.c.pk).limit(1))
+                .mappings()
+                .one()
+            )
             purchase = _first(session, StrategyPurchase)
             bounds = {
                 name: session.execute(
@@ -122,9 +127,9 @@ def write_scripts(data: Seeded, directory: Path) -> dict[str, tuple[Path, list[s
             }
     finally:
         db.dispose()
-    before = trades.history_snapshot(trades.columns(trade))
+    before = trades.history_snapshot(trade)
     quantity = Decimal(50_000)
-    changed = {**trades.columns(trade), **TRADE_BODY, "quantity": quantity}
+    changed = {**trade, **TRADE_BODY, "quantity": quantity}
     changed["total_amount"] = quantity * 55
     after = trades.history_snapshot(changed)
     purchase_before = strategies.history_snapshot(purchase)
@@ -136,10 +141,10 @@ def write_scripts(data: Seeded, directory: Path) -> dict[str, tuple[Path, list[s
             "token_id": str(_token_id(token_ids["trades"])),
             "request_id": request_id,
             "resource_type": trades.RESOURCE,
-            "tenant": trade.tenant_id,
-            "user_id": trade.user_id,
-            "actor_user": trade.user_id,
-            "country_code": trade.country_code,
+            "tenant": trade["tenant_id"],
+            "user_id": trade["user_id"],
+            "actor_user": trade["user_id"],
+            "country_code": trade["country_code"],
             "product_id": TRADE_BODY["product_id"],
             "description": TRADE_BODY["description"],
             "price": str(TRADE_BODY["indicative_unit_price"]),

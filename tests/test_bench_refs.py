@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bench import seed
+from bench import pgbench, seed
 from bench.references import echo_app, starlette_app
 from tests.factories import load_trade
 from tradepost.db import Database, create_db_engine
@@ -85,3 +86,21 @@ def test_echo_answers_the_body() -> None:
     with TestClient(echo_app.create_app()) as client:
         response = client.patch("/api/v1/trades/x", json=BODY)
     assert response.json() == BODY
+
+
+def test_pgbench_scripts_are_the_services_transactions(seeded: seed.Seeded, tmp_path: Path) -> None:
+    """``make bench`` writes pgbench's scripts from a seeded database: each locks a row,
+    updates it under its version and records history, with the seeded tenant bound."""
+    scripts = pgbench.write_scripts(seeded, tmp_path)
+    assert set(scripts) == {"trades", "strategies"}
+    for surface, (path, defines) in scripts.items():
+        script = path.read_text()
+        assert "FOR UPDATE" in script, surface
+        assert "AND version = :row_version" in script, surface
+        assert "INSERT INTO change_history" in script, surface
+        variables = dict(define.split("=", 1) for define in defines)
+        tenant = seed.TRADE_TENANT if surface == "trades" else seed.STRATEGY_TENANT
+        assert variables["tenant"] == tenant
+    trade = dict(define.split("=", 1) for define in scripts["trades"][1])
+    assert json.loads(trade["before"])["productId"] == "prod0"
+    assert json.loads(trade["after"])["productId"] == "newProd123"

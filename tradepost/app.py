@@ -66,7 +66,7 @@ def load_spec() -> dict[str, Any]:
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings), forbid_loop_io=settings.forbid_loop_io)
-    metrics.watch_pool(db.engine)
+    metrics.watch_pool(db.serving_engine)
     tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
     limiter = RateLimiter(db, per_minute=settings.rate_limit_per_minute)
     return Services(settings=settings, db=db, tokens=tokens, metrics=metrics, limiter=limiter)
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         finally:
             if worker is not None:
                 await worker.stop()
-            await asyncio.to_thread(services.db.dispose)
+            await services.db.aclose()
             if settings.freeze_heap:
                 gc.unfreeze()  # an app started again in this process frees the old one
 

@@ -444,7 +444,10 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(worker.stop()))
         worker.start()
-        await worker.wait()
+        try:
+            await worker.wait()
+        finally:
+            await db.aclose()  # PostgreSQL's pool belongs to this loop
         return worker
 
     with _database(args) as db:

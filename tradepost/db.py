@@ -1,25 +1,30 @@
-"""Engines, the one session factory, and database work off the event loop.
+"""Engines, the one session factory, and database work that never blocks the event loop.
 
 Domain functions are plain synchronous functions taking a ``Session`` first
-(``models/``). Request code never calls them on the event loop: it awaits
-``Database.run_read(work, ...)`` or ``Database.run_write(work, ...)``, which run ``work``
-in one transaction on a database thread and hand back its result, so the loop serves
-other requests while a round trip or a commit waits (bench/NOTES.md, issue 17).
+(``models/``). Request code never calls them on the event loop's thread directly: it
+awaits ``Database.run_read(work, ...)`` or ``Database.run_write(work, ...)``, which run
+``work`` in one transaction and hand back its result, while the loop serves other
+requests during every round trip and commit (bench/NOTES.md, issue 17).
 
-- PostgreSQL: a pool of threads as large as the connection pool, so up to that many
-  transactions wait on the server at once and their commits group. There is no
-  pre-ping per checkout: a connection found dead by the first statement of a
-  transaction is dropped and the transaction run again on a fresh one (nothing of it
-  reached the server); a failure later in a transaction is not retried.
-- SQLite (one writer at a time): every write runs on one thread with one connection,
-  so a process never contends with itself for the write lock; reads run on a few
-  threads of their own, in parallel with the writer (WAL). Write transactions start
-  with ``BEGIN IMMEDIATE`` so that two processes never both read a row and then race
-  to upgrade to a write lock; PostgreSQL uses row locks (``SELECT ... FOR UPDATE``).
+- PostgreSQL: SQLAlchemy's asyncio extension on psycopg 3's async connections.
+  ``AsyncSession.run_sync`` runs the same synchronous ``work`` in a greenlet on the
+  loop; each statement's I/O is awaited, so no thread, no GIL hand-off and no thread
+  wake-up per round trip (measured against a pool of threads running the sync driver:
+  bench/NOTES.md). The pool holds ``pool_size`` connections and never opens one per
+  request (no overflow). There is no pre-ping per checkout: a connection found dead by
+  the first statement of a transaction is dropped and the transaction run again on a
+  fresh one (nothing of it reached the server); a failure later is not retried.
+- SQLite (one writer at a time, a driver with no async I/O): every write runs on one
+  thread with one connection, so a process never contends with itself for the write
+  lock; reads run on a few threads of their own, in parallel with the writer (WAL).
+  Write transactions start with ``BEGIN IMMEDIATE`` so that two processes never both
+  read a row and then race to upgrade to a write lock; PostgreSQL uses row locks
+  (``SELECT ... FOR UPDATE``).
 
-The CLI, migrations and tests use the same sessions synchronously (``read``/``write``).
-With ``forbid_loop_io`` (tests) a statement executed on a thread that runs an event
-loop raises ``BlockingCallOnLoop``: any database call left on the loop fails loudly.
+The CLI, migrations and tests use synchronous sessions (``read``/``write``) on the plain
+engine. With ``forbid_loop_io`` (tests) a statement of that engine executed on a thread
+that runs an event loop raises ``BlockingCallOnLoop``: any blocking database call left on
+the loop fails loudly.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +40,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlmodel import Session
 
 from tradepost.settings import Settings
@@ -64,12 +69,13 @@ def create_db_engine(settings: Settings) -> Engine:
     url = normalize_url(settings.database_url)
     if settings.is_sqlite:
         return _sqlite_engine(url, settings.sqlite_synchronous)
-    return create_engine(
-        url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
-        connect_args={"connect_timeout": 5},
-    )
+    return create_engine(url, **_postgres_pool(settings.pool_size))
+
+
+def _postgres_pool(size: int) -> dict[str, Any]:
+    # No overflow: a connection opened per request and closed after it costs PostgreSQL a
+    # new backend process, more CPU than the transaction it serves.
+    return {"pool_size": size, "max_overflow": 0, "connect_args": {"connect_timeout": 5}}
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
@@ -94,27 +100,32 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
 
 class Database:
-    """Owns the engine and the database threads; hands out sessions and runs work."""
+    """Owns the engines and the database threads; hands out sessions and runs work."""
 
     def __init__(self, engine: Engine, *, forbid_loop_io: bool = False) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{_WRITE: True})
-        self._local = threading.local()  # statements completed in this thread's transaction
+        self._async_engine: AsyncEngine | None = None
+        event.listen(engine, "after_cursor_execute", _count_statement)
+        if forbid_loop_io:
+            event.listen(engine, "before_cursor_execute", _refuse_on_loop)
         if self.is_postgresql:
-            # As many threads as connections (pool_size plus as many overflow ones).
-            threads = 2 * engine.pool.size()  # type: ignore[attr-defined]
-            self._readers = self._writers = ThreadPoolExecutor(threads, "tradepost-db")
+            size = engine.pool.size()  # type: ignore[attr-defined]
+            self._async_engine = create_async_engine(engine.url, **_postgres_pool(size))
+            event.listen(self._async_engine.sync_engine, "after_cursor_execute", _count_statement)
         else:
             self._writers = ThreadPoolExecutor(1, "tradepost-db-write")
             self._readers = ThreadPoolExecutor(SQLITE_READ_THREADS, "tradepost-db-read")
-        event.listen(engine, "after_cursor_execute", self._count_statement)
-        if forbid_loop_io:
-            event.listen(engine, "before_cursor_execute", _refuse_on_loop)
 
     @property
     def write_engine(self) -> Engine:
         """The engine whose transactions take SQLite's write lock up front."""
         return self._write_engine
+
+    @property
+    def serving_engine(self) -> Engine:
+        """The engine whose pool ``run_read``/``run_write`` use (for pool metrics)."""
+        return self._async_engine.sync_engine if self._async_engine else self.engine
 
     @property
     def is_postgresql(self) -> bool:
@@ -132,13 +143,41 @@ class Database:
             yield session
 
     async def run_read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``work(session, *args, **kwargs)`` in a read session, on a database thread."""
+        """``work(session, *args, **kwargs)`` in a read session, off the loop's thread
+        or on non-blocking I/O."""
+        if self._async_engine is not None:
+            return await self._on_loop(False, work, args, kwargs)
         return await _off_loop(self._readers, self._transaction, self.read, work, args, kwargs)
 
     async def run_write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``work(session, *args, **kwargs)`` in one write transaction, on a database
-        thread: committed if it returns, rolled back if it raises."""
+        """``work(session, *args, **kwargs)`` in one write transaction: committed if it
+        returns, rolled back if it raises."""
+        if self._async_engine is not None:
+            return await self._on_loop(True, work, args, kwargs)
         return await _off_loop(self._writers, self._transaction, self.write, work, args, kwargs)
+
+    async def _on_loop(
+        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        try:
+            return await self._attempt_on_loop(write, work, args, kwargs)
+        except DBAPIError as exc:
+            if not _retryable(exc):
+                raise
+        return await self._attempt_on_loop(write, work, args, kwargs)
+
+    async def _attempt_on_loop(
+        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        assert self._async_engine is not None
+        _completed.set(0)
+        async with AsyncSession(
+            self._async_engine, expire_on_commit=False, sync_session_class=Session
+        ) as session:
+            if not write:
+                return await session.run_sync(work, *args, **kwargs)
+            async with session.begin():
+                return await session.run_sync(work, *args, **kwargs)
 
     def _transaction(
         self,
@@ -150,9 +189,7 @@ class Database:
         try:
             return self._attempt(session_for, work, args, kwargs)
         except DBAPIError as exc:
-            # A pooled connection the server closed fails on its first statement; nothing
-            # of this transaction reached the server, so it is safe to run it once more.
-            if not exc.connection_invalidated or self._local.completed:
+            if not _retryable(exc):
                 raise
         return self._attempt(session_for, work, args, kwargs)
 
@@ -163,17 +200,40 @@ class Database:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> T:
-        self._local.completed = 0
+        _completed.set(0)
         with session_for() as session:
             return work(session, *args, **kwargs)
 
-    def _count_statement(self, *_args: Any) -> None:
-        self._local.completed = getattr(self._local, "completed", 0) + 1
+    async def aclose(self) -> None:
+        """Close the pools from the loop that used them (the app's lifespan)."""
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        await asyncio.to_thread(self.dispose)
 
     def dispose(self) -> None:
-        self._writers.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
+        if self._async_engine is not None:
+            # Outside the loop that opened them, connections are dropped, not closed.
+            self._async_engine.sync_engine.dispose(close=False)
+        else:
+            self._writers.shutdown(wait=True)
+            self._readers.shutdown(wait=True)
         self.engine.dispose()
+
+
+# Statements completed in the current transaction attempt: a context variable, because
+# the attempt runs in a copy of the request's context on a database thread (SQLite) or in
+# a greenlet that shares the request task's context (PostgreSQL).
+_completed: contextvars.ContextVar[int] = contextvars.ContextVar("tradepost_completed", default=0)
+
+
+def _count_statement(*_args: Any) -> None:
+    _completed.set(_completed.get() + 1)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """A pooled connection the server closed fails on its first statement; nothing of
+    that transaction reached the server, so it is safe to run it once more."""
+    return bool(exc.connection_invalidated) and _completed.get() == 0
 
 
 async def _off_loop(executor: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> T:

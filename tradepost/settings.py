@@ -25,7 +25,9 @@ class Settings(BaseSettings):
         description="Apply migrations at start-up; by default only on SQLite (the embedded "
         "default). PostgreSQL deployments run `tradepost db upgrade` once per release.",
     )
-    pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections per process.")
+    pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections (and database threads) per process."
+    )
     sqlite_synchronous: str = Field(
         default="NORMAL",
         pattern="^(OFF|NORMAL|FULL|EXTRA)$",
