@@ -109,7 +109,8 @@ def main() -> int:
         print(
             f"{name}: {statistics.median(rps):.0f} req/s ({min(rps):.0f}-{max(rps):.0f}), "
             f"p50 {statistics.median(m.p50_ms for m in runs):.0f} ms, "
-            f"p99 {statistics.median(m.p99_ms for m in runs):.0f} ms"
+            f"p99 {statistics.median(m.p99_ms for m in runs):.0f} ms, "
+            f"{sum(m.errors for m in runs)} errors"
         )
     ratios = [n.rps / o.rps for n, o in zip(results["work tree"], results[args.rev], strict=True)]
     print(
