@@ -18,7 +18,7 @@ from models.offset_quotes import PriceList, Quoted
 from models.offsets import OffsetFile, OffsetPurchase
 from models.types import utcnow
 from models.webhooks import Webhook
-from tradepost import egress, jsonio
+from tradepost import egress
 from tradepost.errors import FieldError, Unprocessable
 from tradepost.http import (
     base_url,
@@ -139,18 +139,14 @@ def purchase_json(
         "id": purchase.id,
         "files": [file_json(f) if expand and "files" in expand else f.id for f in files],
         "payment_method": purchase.payment_method,
-        "state": purchase.state,
-        "metadata": jsonio.raw(purchase.metadata_json),
+        **offsets.changeable_fields(purchase),
         "checkout_page": checkout,
         "carbon_quantity": purchase.carbon_quantity,
         "carbon_unit": purchase.carbon_unit,
         "total": purchase.total,
         "currency": purchase.currency,
-        "external_reference": purchase.external_reference,
         "cancellable_until": purchase.cancellable_until,
         "pricing": purchase.quote_id,
-        "confirmation_document": jsonio.raw_or_none(purchase.confirmation_json),
-        "certificate_document": jsonio.raw_or_none(purchase.certificate_json),
         "created_at": purchase.created_at,
         "updated_at": purchase.updated_at,
     }

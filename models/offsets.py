@@ -16,6 +16,7 @@ Rules (also written in openapi.yaml):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -125,15 +126,24 @@ class OffsetFile(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+# What a client can change on a purchase, by its JSON name: the API's rendering and the
+# history snapshot both read a purchase's changeable fields from this one table.
+CHANGEABLE: dict[str, Callable[[OffsetPurchase], Any]] = {
+    "state": lambda purchase: purchase.state,
+    "external_reference": lambda purchase: purchase.external_reference,
+    "metadata": lambda purchase: jsonio.raw(purchase.metadata_json),
+    "confirmation_document": lambda purchase: jsonio.raw_or_none(purchase.confirmation_json),
+    "certificate_document": lambda purchase: jsonio.raw_or_none(purchase.certificate_json),
+}
+
+
+def changeable_fields(purchase: OffsetPurchase) -> dict[str, Any]:
+    return {name: read(purchase) for name, read in CHANGEABLE.items()}
+
+
 def history_snapshot(purchase: OffsetPurchase) -> dict[str, Any]:
-    """What the change history keeps of a purchase: everything a client can change or see."""
-    return {
-        "state": purchase.state,
-        "external_reference": purchase.external_reference,
-        "metadata": jsonio.raw(purchase.metadata_json),
-        "confirmation_document": jsonio.raw_or_none(purchase.confirmation_json),
-        "certificate_document": jsonio.raw_or_none(purchase.certificate_json),
-    }
+    """What the change history keeps of a purchase: everything a client can change."""
+    return changeable_fields(purchase)
 
 
 def _record(session: Session, caller: Caller, purchase: OffsetPurchase, before: Any) -> None:

@@ -42,7 +42,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlmodel import Session
 
@@ -169,11 +169,16 @@ class Database:
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
         try:
+            try:
+                return await self._attempt_on_loop(write, work, args, kwargs)
+            except DBAPIError as exc:
+                if not _retryable(exc):
+                    raise
             return await self._attempt_on_loop(write, work, args, kwargs)
-        except DBAPIError as exc:
-            if not _retryable(exc):
-                raise
-        return await self._attempt_on_loop(write, work, args, kwargs)
+        except (OSError, TimeoutError) as exc:
+            # asyncpg's connect raises these bare (refused, unreachable, timed out); the
+            # sync driver's failures arrive as OperationalError, and so do these now.
+            raise OperationalError("connect", None, exc) from exc
 
     async def _attempt_on_loop(
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
