@@ -3,7 +3,7 @@
 The server is started the way the README starts it (``tradepost db upgrade``, a fresh
 token from ``tradepost tokens create``, ``tradepost serve`` on 127.0.0.1). The budget per
 operation comes from ``TRADEPOST_FUZZ_EXAMPLES``: 30 by default, which keeps ``make test``
-near ten minutes and still reaches every declared link; ``.ci/run`` sets 100. The seed is
+shorter and still reaches every declared link; ``.ci/run`` sets 100. The seed is
 schemathesis.toml's. The run's summary is printed into the test log.
 """
 

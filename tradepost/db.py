@@ -33,6 +33,7 @@ the loop fails loudly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 from collections.abc import Callable, Iterator
@@ -169,29 +170,27 @@ class Database:
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
         try:
-            try:
-                return await self._attempt_on_loop(write, work, args, kwargs)
-            except DBAPIError as exc:
-                if not _retryable(exc):
-                    raise
             return await self._attempt_on_loop(write, work, args, kwargs)
-        except (OSError, TimeoutError) as exc:
-            # asyncpg's connect raises these bare (refused, unreachable, timed out); the
-            # sync driver's failures arrive as OperationalError, and so do these now.
-            raise OperationalError("connect", None, exc) from exc
+        except DBAPIError as exc:
+            if not _retryable(exc):
+                raise
+        return await self._attempt_on_loop(write, work, args, kwargs)
 
     async def _attempt_on_loop(
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
         assert self._async_engine is not None
         _completed.set(0)
-        async with AsyncSession(
+        session = AsyncSession(
             self._async_engine, expire_on_commit=False, sync_session_class=Session
-        ) as session:
-            if not write:
+        )
+        try:
+            async with session, session.begin() if write else contextlib.nullcontext():
                 return await session.run_sync(work, *args, **kwargs)
-            async with session.begin():
-                return await session.run_sync(work, *args, **kwargs)
+        except (OSError, TimeoutError) as exc:
+            # asyncpg's connect raises these bare (refused, unreachable, timed out); the
+            # sync driver's arrive as OperationalError, and so do these (not retried).
+            raise OperationalError("connect", None, exc) from exc
 
     def _transaction(
         self,

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         "default). PostgreSQL deployments run `tradepost db upgrade` once per release.",
     )
     pool_size: int = Field(
-        default=10, ge=1, description="PostgreSQL connections (and database threads) per process."
+        default=10, ge=1, description="PostgreSQL connections per process (no overflow)."
     )
     sqlite_synchronous: str = Field(
         default="NORMAL",
@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     )
     forbid_loop_io: bool = Field(
         default=False,
-        description="Fail any database statement run on the event loop's thread "
-        "(tests switch it on: every database call must run on a database thread).",
+        description="Fail any blocking database statement (the synchronous engine) run on "
+        "the event loop's thread (tests switch it on: request code must use run_read/"
+        "run_write).",
     )
     freeze_heap: bool = Field(
         default=True,
