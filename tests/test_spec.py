@@ -5,17 +5,20 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
+from typing import Any
 
 import inflection
 import pytest
 import yaml
+from connexion.decorators.main import BaseDecorator
 from connexion.exceptions import InvalidSpecification
 from connexion.spec import Specification
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from tradepost.app import SPEC_PATH, load_spec
+from tradepost.app import SPEC_PATH, create_app, load_spec
 from tradepost.connexion_glue import spec as once
+from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
 
 
@@ -78,3 +81,23 @@ def test_connexion_still_refuses_an_invalid_spec_and_checks_a_valid_one_once(
         Specification.from_dict(document)
     with pytest.raises(InvalidSpecification):
         Specification.from_dict(document)  # an invalid document is never remembered
+
+
+def test_handlers_are_decorated_once_not_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``connexion_glue.operations``: Connexion's per-request decoration is done once."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'once.db'}", freeze_heap=False)
+    decorations: list[str] = []
+    original = BaseDecorator.decorate
+
+    def counted(self: BaseDecorator, function: Any) -> Any:
+        decorations.append(function.__name__)
+        return original(self, function)
+
+    with create_app(settings).test_client() as client:
+        assert client.get("/healthz").status_code == 200  # the operation's first request
+        monkeypatch.setattr(BaseDecorator, "decorate", counted)
+        answers = [client.get("/healthz").status_code for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert decorations == []

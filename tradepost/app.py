@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
@@ -27,6 +26,7 @@ from tradepost import looplag, migrate, webhooks
 from tradepost.auth import TokenVerifier, bearer_info
 from tradepost.connexion_glue.canonical import CanonicalRequest
 from tradepost.connexion_glue.errors import from_exception
+from tradepost.connexion_glue.operations import DecoratedOnceApp
 from tradepost.connexion_glue.routing import (
     AllowedMethods,
     HandlerResolver,
@@ -72,7 +72,7 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     return Services(settings=settings, db=db, tokens=tokens, metrics=metrics, limiter=limiter)
 
 
-def create_app(settings: Settings | None = None) -> AsyncApp:
+def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     settings = settings or Settings()
     logging.getLogger("connexion.operations.openapi3").addFilter(_quiet_shared_media_types)
     spec = load_spec()
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     precompute_signature(bearer_info)
     validate_each_spec_once()
     resolver = HandlerResolver()
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = DecoratedOnceApp(__name__, lifespan=lifespan)
     app.add_api(
         spec,
         resolver=resolver,

@@ -3,6 +3,9 @@
 Handlers read the request only through these functions: the validated body and the
 caller come from the request context (``tradepost.context``), headers and URLs from
 Connexion's request.
+
+Each attribute read on ``connexion.request`` builds a new ``ConnexionRequest`` (its proxy
+is a factory), so what is read on every request goes through the ASGI scope instead.
 """
 
 from __future__ import annotations
@@ -10,28 +13,32 @@ from __future__ import annotations
 from typing import Any
 
 from connexion import request
-from starlette.datastructures import URL
+from connexion.context import scope
+from starlette.datastructures import URL, Headers
 from starlette.responses import Response
 
 from models.caller import Caller
 from tradepost import jsonio
 from tradepost.conditional import Precondition, matches_weakly, precondition
-from tradepost.context import context_of
+from tradepost.context import RequestContext, context_of
 from tradepost.services import Services
 
 
+def _context() -> RequestContext:
+    return context_of(scope)
+
+
 def services() -> Services:
-    return context_of(request.scope).services
+    return _context().services
 
 
 def body() -> Any:
     """The JSON body, already parsed and validated against the spec (read it once)."""
-    return context_of(request.scope).take_body()
+    return _context().take_body()
 
 
 def header(name: str) -> str | None:
-    value: str | None = request.headers.get(name)
-    return value
+    return Headers(scope=scope).get(name)
 
 
 def query_param(name: str) -> str | None:
@@ -52,7 +59,7 @@ def base_url() -> str:
 
 def request_id() -> str:
     """This request's id, as the ``X-Request-Id`` response header carries it."""
-    return context_of(request.scope).request_id
+    return _context().request_id
 
 
 def if_match() -> Precondition:
@@ -76,7 +83,7 @@ def read_response(payload: Any, tag: str) -> Response:
 
 def caller() -> Caller:
     """Who is calling: set by the bearer check, so only operations that need a token have one."""
-    found = context_of(request.scope).caller
+    found = _context().caller
     if found is None:
         raise RuntimeError("caller() in an operation without a bearer token")
     return found

@@ -1,0 +1,83 @@
+"""Handlers decorated once per operation instead of once per request.
+
+Connexion's ``AsyncOperation.fn`` builds a ``StarletteDecorator`` on every request, and its
+wrapper then builds the parameter and response decorators (``functools.wraps`` three
+times, ``inspect`` of the handler's arguments) and a URI parser from the operation's
+definitions, again on every request. None of that depends on the request: here it is
+built on the operation's first request and kept. Per request only the
+``ConnexionRequest`` is new, as in Connexion. The snake_case form of each parameter's name
+(``pythonic_params``: three regular expressions per name and request) is remembered too.
+Pinned by tests/test_spec.py.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.context import receive, scope
+from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
+from connexion.operations import AbstractOperation
+from connexion.uri_parsing import AbstractURIParser
+
+
+class _NamesConvertedOnce(AsyncParameterDecorator):  # type: ignore[misc]
+    def __init__(self, *, framework: Any, pythonic_params: bool = False) -> None:
+        super().__init__(framework=framework, pythonic_params=pythonic_params)
+        convert = pythonic if pythonic_params else sanitized
+        # Bounded: names come from the spec, and strict validation refuses unknown ones.
+        self.sanitize_fn = functools.lru_cache(maxsize=512)(convert)
+
+
+class _DecoratedOnce(StarletteDecorator):  # type: ignore[misc]
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return _NamesConvertedOnce
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        decorated = self.decorate(function)
+        parsers: list[AbstractURIParser] = []  # this operation's parser, made on first use
+
+        @functools.wraps(function)
+        async def wrapper() -> Any:
+            if not parsers:
+                parsers.append(self.uri_parser)  # reads the operation in flight
+            request = self.framework.get_request(
+                uri_parser=parsers[0], scope=scope, receive=receive
+            )
+            return await decorated(request)
+
+        return wrapper
+
+
+class _OperationDecoratedOnce(AsyncOperation):  # type: ignore[misc]
+    def __init__(self, fn: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(fn, **kwargs)
+        decorator = _DecoratedOnce(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+        self._decorated = decorator(self._fn)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return self._decorated
+
+
+class _ApiDecoratedOnce(AsyncApi):  # type: ignore[misc]
+    def make_operation(self, spec_operation: AbstractOperation) -> AsyncOperation:
+        return _OperationDecoratedOnce(
+            spec_operation.function,
+            jsonifier=self.jsonifier,
+            operation_id=spec_operation.operation_id,
+            pythonic_params=self.pythonic_params,
+        )
+
+
+class DecoratedOnceApp(AsyncApp):  # type: ignore[misc]
+    """Connexion's ``AsyncApp`` whose operations decorate their handler once."""
+
+    def __init__(self, import_name: str, **kwargs: Any) -> None:
+        super().__init__(import_name, **kwargs)
+        self._middleware_app.api_cls = _ApiDecoratedOnce
