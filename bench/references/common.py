@@ -7,6 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from tradepost.settings import Settings
+
+# The service's default pool (PostgreSQL connections per process, no overflow).
+SERVICE_POOL_SIZE: int = Settings.model_fields["pool_size"].default
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",  # as tradepost/settings.py's default
@@ -33,6 +38,6 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # Same pool as the service's default (TRADEPOST_POOL_SIZE=5 plus as many overflow),
-    # without a pre-ping per checkout, as the service since issue 17.
-    return create_engine(url, pool_size=5, max_overflow=5)
+    # Same pool as the service's default (TRADEPOST_POOL_SIZE=10, no overflow), without a
+    # pre-ping per checkout, as the service since issue 17.
+    return create_engine(url, pool_size=SERVICE_POOL_SIZE, max_overflow=0)

@@ -5,7 +5,7 @@ on SQLite), but on SQLAlchemy's asyncio extension, which is what a FastAPI user 
 PostgreSQL: ``create_async_engine`` with an async driver, SQLModel's ``AsyncSession`` per
 request from a dependency, ``async def`` endpoints on the event loop, every database call
 awaited (token lookup, load, commit, refresh). The engine keeps SQLAlchemy's defaults
-except the pool, sized as the service's (5 connections plus 5 overflow per process).
+except the pool, sized as the service's (10 connections per process, no overflow).
 
 The driver is ``BENCH_ASYNC_DRIVER``: ``asyncpg`` (the default; see bench/NOTES.md for
 the side-by-side run with psycopg 3's async mode) or ``psycopg``. Run:
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bench.references.common import database_url
+from bench.references.common import SERVICE_POOL_SIZE, database_url
 from bench.references.fastapi_app import (
     IDENT,
     CountryCode,
@@ -56,7 +56,7 @@ def async_url(url: str, driver: str) -> str:
 
 
 def make_async_engine(url: str, driver: str) -> AsyncEngine:
-    return create_async_engine(async_url(url, driver), pool_size=5, max_overflow=5)
+    return create_async_engine(async_url(url, driver), pool_size=SERVICE_POOL_SIZE, max_overflow=0)
 
 
 def create_app(url: str | None = None) -> FastAPI:
