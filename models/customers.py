@@ -13,7 +13,6 @@ transaction; login tokens are verified against the database on every request
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,14 +29,13 @@ from models.types import UTCDateTime, utcnow
 from tradepost.errors import FieldError, Forbidden, InvalidRequest, Unauthenticated
 
 _hasher = PasswordHasher()
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified when the email is unknown, so that both paths cost one Argon2 verification
-    (made on first use: a hash costs 0.15 s, which every process start paid)."""
-    return _hasher.hash("tradepost: no such customer")
-
+# Verified when the email is unknown, so that both paths cost one Argon2 verification.
+# A constant made with the hasher's parameters (tests/test_strategies.py checks they still
+# match), not a hash made at import: that cost every process start 0.15 s.
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$UJB0nLWU0/8SFG70G4SzLA"
+    "$9bZfK/aEbihuTYWgQdypNiJafWEjsrTJGtCaBWHTz30"
+)
 
 LOGIN_FAILED = "login_failed"  # the error code the surface renders as {"error": ...}
 EMAIL_NOT_FOUND = "Invalid credentials; email not found."
@@ -117,7 +115,7 @@ def _verified(hashed: str, password: str) -> bool:
 def authenticate(session: Session, *, email: str, password: str) -> Customer:
     """The customer with these credentials, else 401 with the document's text for why."""
     customer = session.exec(select(Customer).where(Customer.email == email.strip().lower())).first()
-    if not _verified(customer.password_hash if customer else _dummy_hash(), password):
+    if not _verified(customer.password_hash if customer else DUMMY_HASH, password):
         reason = INCORRECT_PASSWORD if customer is not None else EMAIL_NOT_FOUND
         raise Unauthenticated(reason, code=LOGIN_FAILED)
     assert customer is not None

@@ -1,6 +1,6 @@
 """``Database.run_read``/``run_write`` on PostgreSQL: a pooled connection the server
-closed is replaced without the caller noticing, and a transaction that had begun is
-never run twice."""
+closed is replaced without the caller noticing, a transaction that had begun is never
+run twice, and the URL's libpq options reach the serving driver (asyncpg)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from tradepost.db import Database, create_db_engine, normalize_url
@@ -70,3 +71,47 @@ def test_a_transaction_that_began_is_not_run_again(pg_database: str) -> None:
 
     run(db, scenario)
     assert len(calls) == 1
+
+
+def with_options(url: str, **options: str) -> str:
+    return make_url(url).update_query_dict(options).render_as_string(hide_password=False)
+
+
+def test_libpq_options_in_the_url_apply_to_both_drivers(pg_database: str) -> None:
+    """``application_name`` and ``connect_timeout`` as psycopg takes them; asyncpg
+    refused the URL's query as keyword arguments (every request a 500)."""
+    url = with_options(pg_database, application_name="tp-options", connect_timeout="3")
+    db = Database(create_db_engine(Settings(database_url=url)))
+
+    def name(session: Session) -> str:
+        found: str = session.execute(
+            text("SELECT current_setting('application_name')")
+        ).scalar_one()
+        return found
+
+    async def scenario() -> str:
+        return await db.run_write(name)
+
+    with db.read() as session:
+        assert name(session) == "tp-options"  # the CLI's driver, psycopg
+    assert run(db, scenario) == "tp-options"  # the serving driver, asyncpg
+
+
+def test_sslmode_in_the_url_is_honoured_by_the_serving_driver(pg_database: str) -> None:
+    """``sslmode=require`` must not be dropped on the way to asyncpg: against a server
+    without TLS (as the test server is) the connection is refused, not made in the clear."""
+    engine = create_engine(normalize_url(pg_database))
+    with engine.connect() as connection:
+        tls = connection.execute(text("SHOW ssl")).scalar_one()
+    engine.dispose()
+    if tls == "on":
+        pytest.skip("the test server accepts TLS, so sslmode=require cannot be refused")
+    db = Database(
+        create_db_engine(Settings(database_url=with_options(pg_database, sslmode="require")))
+    )
+
+    async def scenario() -> None:
+        with pytest.raises(OperationalError):
+            await db.run_read(backend_pid)
+
+    run(db, scenario)

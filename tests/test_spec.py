@@ -86,18 +86,24 @@ def test_connexion_still_refuses_an_invalid_spec_and_checks_a_valid_one_once(
 def test_handlers_are_decorated_once_not_per_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``connexion_glue.operations``: Connexion's per-request decoration is done once."""
+    """``connexion_glue.operations``: the handler's decoration and its URI parser are
+    built once per operation (each request's own values: tests/test_trades.py pages)."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'once.db'}", freeze_heap=False)
-    decorations: list[str] = []
-    original = BaseDecorator.decorate
+    built: list[str] = []
+    decorate, parser = BaseDecorator.decorate, BaseDecorator.uri_parser
 
-    def counted(self: BaseDecorator, function: Any) -> Any:
-        decorations.append(function.__name__)
-        return original(self, function)
+    def counted_decorate(self: BaseDecorator, function: Any) -> Any:
+        built.append(f"decorator for {function.__name__}")
+        return decorate(self, function)
+
+    def counted_parser(self: BaseDecorator) -> Any:
+        built.append("the decorator's URI parser")
+        return parser.fget(self)
 
     with create_app(settings).test_client() as client:
-        assert client.get("/healthz").status_code == 200  # the operation's first request
-        monkeypatch.setattr(BaseDecorator, "decorate", counted)
+        assert client.get("/healthz").status_code == 200
+        monkeypatch.setattr(BaseDecorator, "decorate", counted_decorate)
+        monkeypatch.setattr(BaseDecorator, "uri_parser", property(counted_parser))
         answers = [client.get("/healthz").status_code for _ in range(3)]
     assert answers == [200, 200, 200]
-    assert decorations == []
+    assert built == []

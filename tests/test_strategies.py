@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from models import customers
 from models.caller import Caller
 from models.customers import Customer
 from models.strategy_configs import set_strategies
@@ -195,6 +196,11 @@ class TestLogin:
         assert_error(response, 401, {"error": "Invalid credentials; email not found."})
         not_an_address = login(client, email="not an address")
         assert_error(not_an_address, 401, {"error": "Invalid credentials; email not found."})
+
+    def test_an_unknown_email_costs_the_same_argon2_verification(self) -> None:
+        """The dummy hash verified for an unknown email has the hasher's own parameters, so
+        both answers take one verification of the same cost."""
+        assert not customers._hasher.check_needs_rehash(customers.DUMMY_HASH)
 
     def test_wrong_password(self, client: Any, customer: Customer) -> None:
         response = login(client, password="wrong")

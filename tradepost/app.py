@@ -22,6 +22,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
+from models import offset_pdf
 from tradepost import looplag, migrate, webhooks
 from tradepost.auth import TokenVerifier, bearer_info
 from tradepost.connexion_glue.canonical import CanonicalRequest
@@ -91,10 +92,12 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
             gc.collect()
             gc.freeze()
         worker = webhooks.start_worker(services.db, settings) if settings.webhooks_worker else None
+        warming = asyncio.create_task(asyncio.to_thread(offset_pdf.warm_up))
         try:
             async with looplag.probing(metrics.loop_lag, settings.loop_lag_probe_seconds):
                 yield {"services": services}
         finally:
+            await warming
             if worker is not None:
                 await worker.stop()
             await services.db.aclose()

@@ -41,8 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlmodel import Session
@@ -84,6 +85,29 @@ def _postgres_pool(size: int) -> dict[str, Any]:
     return {"pool_size": size, "max_overflow": 0}
 
 
+def _asyncpg_engine(url: URL, size: int) -> AsyncEngine:
+    """The serving engine on asyncpg, for the same database as the psycopg ``url``.
+
+    asyncpg reads libpq's URL options (``sslmode``, ``sslrootcert``,
+    ``target_session_attrs``, ...; any other, such as ``application_name``, is sent as a
+    server setting) from a connection string, not as the keyword arguments SQLAlchemy
+    would make of the URL's query, so connections are made from the URL as written.
+    ``connect_timeout`` (seconds, 5 by default as for psycopg) becomes asyncpg's timeout.
+    """
+    query = dict(url.query)
+    timeout = float(str(query.pop("connect_timeout", 5)))
+    dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+    async def connect() -> Any:
+        return await asyncpg.connect(dsn, timeout=timeout)
+
+    return create_async_engine(
+        url.set(drivername="postgresql+asyncpg", query={}),
+        async_creator=connect,
+        **_postgres_pool(size),
+    )
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -117,11 +141,7 @@ class Database:
             event.listen(engine, "before_cursor_execute", _refuse_on_loop)
         if self.is_postgresql:
             size = engine.pool.size()  # type: ignore[attr-defined]
-            self._async_engine = create_async_engine(
-                engine.url.set(drivername="postgresql+asyncpg"),
-                **_postgres_pool(size),
-                connect_args={"timeout": 5},
-            )
+            self._async_engine = _asyncpg_engine(engine.url, size)
             event.listen(self._async_engine.sync_engine, "after_cursor_execute", _count_statement)
         else:
             self._writers = ThreadPoolExecutor(1, "tradepost-db-write")

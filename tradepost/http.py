@@ -1,8 +1,8 @@
 """What handlers need from the request in flight, and how they answer.
 
 Handlers read the request only through these functions: the validated body and the
-caller come from the request context (``tradepost.context``), headers and URLs from
-Connexion's request.
+caller come from the request context (``tradepost.context``), headers from the ASGI
+scope, query parameters and URLs from Connexion's request.
 
 Each attribute read on ``connexion.request`` builds a new ``ConnexionRequest`` (its proxy
 is a factory), so what is read on every request goes through the ASGI scope instead.

@@ -4,7 +4,7 @@ Connexion's ``AsyncOperation.fn`` builds a ``StarletteDecorator`` on every reque
 wrapper then builds the parameter and response decorators (``functools.wraps`` three
 times, ``inspect`` of the handler's arguments) and a URI parser from the operation's
 definitions, again on every request. None of that depends on the request: here it is
-built on the operation's first request and kept. Per request only the
+built once, with the operation, and kept. Per request only the
 ``ConnexionRequest`` is new, as in Connexion. The snake_case form of each parameter's name
 (``pythonic_params``: three regular expressions per name and request) is remembered too.
 Pinned by tests/test_spec.py.
@@ -34,20 +34,21 @@ class _NamesConvertedOnce(AsyncParameterDecorator):  # type: ignore[misc]
 
 
 class _DecoratedOnce(StarletteDecorator):  # type: ignore[misc]
+    def __init__(self, *, parser: AbstractURIParser, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._parser = parser
+
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
         return _NamesConvertedOnce
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         decorated = self.decorate(function)
-        parsers: list[AbstractURIParser] = []  # this operation's parser, made on first use
 
         @functools.wraps(function)
         async def wrapper() -> Any:
-            if not parsers:
-                parsers.append(self.uri_parser)  # reads the operation in flight
             request = self.framework.get_request(
-                uri_parser=parsers[0], scope=scope, receive=receive
+                uri_parser=self._parser, scope=scope, receive=receive
             )
             return await decorated(request)
 
@@ -55,9 +56,15 @@ class _DecoratedOnce(StarletteDecorator):  # type: ignore[misc]
 
 
 class _OperationDecoratedOnce(AsyncOperation):  # type: ignore[misc]
-    def __init__(self, fn: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(fn, **kwargs)
-        decorator = _DecoratedOnce(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+    def __init__(self, spec_operation: AbstractOperation, **kwargs: Any) -> None:
+        super().__init__(spec_operation.function, **kwargs)
+        # What Connexion's decorator builds per request from the operation in flight.
+        parser = spec_operation.uri_parser_class(
+            spec_operation.parameters, spec_operation.body_definition()
+        )
+        decorator = _DecoratedOnce(
+            parser=parser, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
         self._decorated = decorator(self._fn)
 
     @property
@@ -68,7 +75,7 @@ class _OperationDecoratedOnce(AsyncOperation):  # type: ignore[misc]
 class _ApiDecoratedOnce(AsyncApi):  # type: ignore[misc]
     def make_operation(self, spec_operation: AbstractOperation) -> AsyncOperation:
         return _OperationDecoratedOnce(
-            spec_operation.function,
+            spec_operation,
             jsonifier=self.jsonifier,
             operation_id=spec_operation.operation_id,
             pythonic_params=self.pythonic_params,
