@@ -70,13 +70,18 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+CONNECT_TIMEOUT_SECONDS = "5"
+
+
 def create_db_engine(settings: Settings) -> Engine:
     url = normalize_url(settings.database_url)
     if settings.is_sqlite:
         return _sqlite_engine(url, settings.sqlite_synchronous)
-    return create_engine(
-        url, **_postgres_pool(settings.pool_size), connect_args={"connect_timeout": 5}
-    )
+    # The timeout lives in the URL, where both drivers read it (the URL's own wins).
+    parsed = make_url(url)
+    if "connect_timeout" not in parsed.query:
+        parsed = parsed.update_query_dict({"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    return create_engine(parsed, **_postgres_pool(settings.pool_size))
 
 
 def _postgres_pool(size: int) -> dict[str, Any]:
@@ -92,10 +97,10 @@ def _asyncpg_engine(url: URL, size: int) -> AsyncEngine:
     ``target_session_attrs``, ...; any other, such as ``application_name``, is sent as a
     server setting) from a connection string, not as the keyword arguments SQLAlchemy
     would make of the URL's query, so connections are made from the URL as written.
-    ``connect_timeout`` (seconds, 5 by default as for psycopg) becomes asyncpg's timeout.
+    The URL's ``connect_timeout`` (seconds) becomes asyncpg's timeout.
     """
     query = dict(url.query)
-    timeout = float(str(query.pop("connect_timeout", 5)))
+    timeout = float(str(query.pop("connect_timeout", CONNECT_TIMEOUT_SECONDS)))
     dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
     async def connect() -> Any:
