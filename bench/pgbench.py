@@ -1,8 +1,8 @@
 """The PostgreSQL ceiling: pgbench running the service's own write transactions.
 
 For each surface, pgbench runs on the service's seeded bench database the statements the
-service's domain function sends (``models.trades.update_trade``,
-``models.strategies.update_purchase``; seen with SQLAlchemy's echo), in one transaction:
+service's domain function sends (``models.trades.trades.update_trade``,
+``models.strategies.purchases.update_purchase``; seen with SQLAlchemy's echo), in one transaction:
 
     BEGIN;
     SELECT <every column> FROM <table> WHERE id = :id AND <tenant scope> FOR UPDATE;
@@ -35,10 +35,11 @@ from sqlmodel import select
 
 from bench.load import Measurement
 from bench.seed import Seeded
-from models import strategies, trades
-from models.strategies import StrategyPurchase
-from models.tokens import Principal, find_principal, hash_token
-from models.trades import Trade
+from models.common.tokens import Principal, find_principal, hash_token
+from models.strategies import purchases as strategies
+from models.strategies.purchases import StrategyPurchase
+from models.trades import trades
+from models.trades.trades import Trade
 from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings

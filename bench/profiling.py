@@ -12,12 +12,15 @@ from pathlib import Path
 # Each sample is charged to the deepest frame that matches one of these (first match wins
 # per frame, in this order), so that e.g. SQLAlchemy called from models/ counts as database.
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("logging", ("/logging/", "tradepost/logs.py")),
-    ("metrics (prometheus_client)", ("prometheus_client/", "tradepost/metrics.py")),
+    ("logging", ("/logging/", "tradepost/ops/logs.py")),
+    ("metrics (prometheus_client)", ("prometheus_client/", "tradepost/ops/metrics.py")),
     ("database: SQLAlchemy/SQLModel/driver", ("sqlalchemy/", "sqlmodel/", "sqlite3/", "psycopg")),
-    ("request validation (tradepost/validation.py)", ("tradepost/validation.py",)),
+    ("request validation (connexion_glue/validation.py)", ("connexion_glue/validation.py",)),
     ("JSON (tradepost/jsonio.py, json, orjson)", ("tradepost/jsonio.py", "/json/")),
-    ("security (bearer, token cache)", ("tradepost/auth.py", "connexion/security", "cachetools/")),
+    (
+        "security (bearer, token cache)",
+        ("tradepost/http/auth.py", "tradepost/http/tokens.py", "connexion/security", "cachetools/"),
+    ),
     ("handler + domain (handlers/, models/)", ("/handlers/", "/models/")),
     ("other tradepost middleware", ("tradepost/",)),
     ("Connexion (middleware, decorators, routing)", ("connexion/",)),

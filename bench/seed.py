@@ -14,11 +14,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from models import retailers, strategies, trades
-from models.caller import Caller
-from models.tokens import mint_token
-from tradepost import migrate
+from models.common.caller import Caller
+from models.common.tokens import mint_token
+from models.strategies import purchases as strategies
+from models.strategies import retailers
+from models.trades import trades
 from tradepost.db import Database, create_db_engine
+from tradepost.ops import migrate
 from tradepost.settings import Settings
 
 TRADE_TENANT, TRADE_USER = "TEN123", "USR456"

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
-from tradepost import migrate
-from tradepost.http import json_response, services
+from tradepost.http.request import json_response, services
+from tradepost.ops import migrate
 
 
 async def healthz() -> Any:

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``tradepost.migrate`` hands over."""
+"""Alembic environment: runs on the connection ``tradepost.ops.migrate`` hands over."""
 
 from __future__ import annotations
 

@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import models
-from models.tokens import mint_token
-from tradepost import migrate
+from models.common.tokens import mint_token
 from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
+from tradepost.ops import migrate
 from tradepost.settings import Settings
 
 
@@ -121,7 +121,7 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # In-process apps deliver no webhooks (tests/test_webhooks.py runs real workers), so
+    # In-process apps deliver no webhooks (tests/offsets/test_webhooks.py runs real workers), so
     # no thread changes rows behind a test's snapshot.
     return Settings(
         database_url=database_url,

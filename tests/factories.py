@@ -8,15 +8,19 @@ from typing import Any
 
 from sqlmodel import select
 
-from models import offset_catalogue, offset_quotes, offsets, strategies, trades
-from models import retailers as retailer_rows
-from models.caller import Caller
-from models.customers import Customer, create_customer
-from models.offset_catalogue import OffsetProduct
-from models.offset_quotes import OffsetQuote, PriceList
-from models.offsets import OffsetPurchase
-from models.strategies import StrategyPurchase
-from models.trades import Trade
+from models.common.caller import Caller
+from models.offsets import catalogue as offset_catalogue
+from models.offsets import purchases as offsets
+from models.offsets import quotes as offset_quotes
+from models.offsets.catalogue import OffsetProduct
+from models.offsets.purchases import OffsetPurchase
+from models.offsets.quotes import OffsetQuote, PriceList
+from models.strategies import purchases as strategies
+from models.strategies import retailers as retailer_rows
+from models.strategies.customers import Customer, create_customer
+from models.strategies.purchases import StrategyPurchase
+from models.trades import trades
+from models.trades.trades import Trade
 from tradepost.db import Database
 
 RETAILER = "123"  # the documents' example retailer id

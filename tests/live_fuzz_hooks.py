@@ -1,4 +1,4 @@
-"""Schemathesis hooks for the live CLI run (tests/test_live_fuzz.py), loaded through
+"""Schemathesis hooks for the live CLI run (tests/platform/test_live_fuzz.py), loaded through
 ``SCHEMATHESIS_HOOKS=tests.live_fuzz_hooks``: the fuzzer sends the safe-write headers
 the way clients do.
 
@@ -9,8 +9,8 @@ the way clients do.
   reached through links succeed and the links after them are followed.
 
 Negative cases and invalid values (empty, too long) are left alone for the negative
-checks. The in-process suite (tests/test_schemathesis.py) keeps the raw random values:
-there they get 412/422 as documented, and tests/test_safe_writes.py pins both down.
+checks. The in-process suite (tests/platform/test_schemathesis.py) keeps the raw random values:
+there they get 412/422 as documented, and tests/platform/test_safe_writes.py pins both down.
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models import offsets, webhooks
-from models.caller import Caller
-from models.tokens import mint_token
+from models.common.caller import Caller
+from models.common.tokens import mint_token
+from models.offsets import purchases as offsets
+from models.offsets import webhooks
 from tests.factories import (
     TEST_PRODUCT,
     make_customer,
@@ -253,7 +254,8 @@ WRITES: dict[str, Write] = {
             "metadata": {"order": "4711"},
         },
     ),
-    # A smaller merge patch than the document's example (tests/test_offsets.py sends that).
+    # A smaller merge patch than the document's example (tests/offsets/test_purchases.py
+    # sends that).
     "updatePurchase": Write(
         "PATCH",
         lambda w: f"/v2/purchases/{w.offset_purchase_id}",
@@ -263,7 +265,7 @@ WRITES: dict[str, Write] = {
             "metadata": {"order": "4712"},
         },
     ),
-    # The webhooks reference's own examples (tests/test_webhooks.py sends them verbatim).
+    # The webhooks reference's own examples (tests/offsets/test_webhooks.py sends them verbatim).
     "createWebhook": Write(
         "POST",
         lambda w: "/v2/webhooks",

@@ -1,7 +1,7 @@
 """The app factory: everything is built here, nothing at import time.
 
 The only module that imports ``tradepost.connexion_glue`` (an import-linter contract says
-so); the middleware order it builds is drawn in ``tradepost.context``.
+so); the middleware order it builds is drawn in ``tradepost.http.context``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from models import offset_pdf
-from tradepost import looplag, migrate, webhooks
-from tradepost.auth import TokenVerifier, bearer_info
+from models.offsets import documents as offset_pdf
 from tradepost.connexion_glue.canonical import CanonicalRequest
 from tradepost.connexion_glue.errors import from_exception
 from tradepost.connexion_glue.operations import DecoratedOnceApp
@@ -35,16 +33,20 @@ from tradepost.connexion_glue.routing import (
 )
 from tradepost.connexion_glue.spec import validate_each_spec_once
 from tradepost.connexion_glue.validation import VALIDATOR_MAP, StrictURIParser
-from tradepost.context import context_of
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError
-from tradepost.idempotency import Idempotency, spec_operations
-from tradepost.metrics import Metrics
-from tradepost.middleware import BodyLimit, RequestLog
-from tradepost.ratelimit import RateLimiter
-from tradepost.services import Services
+from tradepost.http.auth import bearer_info
+from tradepost.http.context import context_of
+from tradepost.http.idempotency import Idempotency, spec_operations
+from tradepost.http.middleware import BodyLimit, RequestLog
+from tradepost.http.ratelimit import RateLimiter
+from tradepost.http.services import Services
+from tradepost.http.tokens import TokenVerifier
+from tradepost.ops import looplag, migrate
+from tradepost.ops.metrics import Metrics
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
+from tradepost.workers import webhooks
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 IDEMPOTENCY_KEY_PARAMETER = "#/components/parameters/IdempotencyKey"

@@ -22,17 +22,19 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from models import offset_catalogue as catalogue
-from models import retailers, strategy_configs
-from models.caller import Caller
-from models.customers import create_customer, list_customers
-from models.idempotency import purge_expired
-from models.tenants import tenant_counts
-from models.tokens import list_tokens, mint_token, revoke_token
-from models.types import utcnow
-from tradepost import jsonio, listener, migrate
+from models.common.caller import Caller
+from models.common.idempotency import purge_expired
+from models.common.tenants import tenant_counts
+from models.common.tokens import list_tokens, mint_token, revoke_token
+from models.common.types import utcnow
+from models.offsets import catalogue
+from models.strategies import configs as strategy_configs
+from models.strategies import retailers
+from models.strategies.customers import create_customer, list_customers
+from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError
+from tradepost.ops import listener, migrate
 from tradepost.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -78,7 +80,7 @@ def _terminated(signum: int, _frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tradepost.logs import uvicorn_log_config
+    from tradepost.ops.logs import uvicorn_log_config
 
     settings = Settings()
     if settings.migrate_on_start:
@@ -110,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_workers(config: Any) -> int:
-    """uvicorn's worker supervisor, each worker on a socket of its own (tradepost.listener)."""
+    """uvicorn's worker supervisor, each worker on a socket of its own (tradepost.ops.listener)."""
     from uvicorn.supervisors import Multiprocess
 
     try:
@@ -436,7 +438,7 @@ def _add_products_parser(commands: Any) -> None:
 def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tradepost.webhooks import Policy, Worker
+    from tradepost.workers.webhooks import Policy, Worker
 
     async def deliver(db: Database) -> Worker:
         worker = Worker(db, Policy.from_settings(Settings()), until_idle=args.until_idle)

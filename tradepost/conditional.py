@@ -9,12 +9,12 @@ write because the ``version`` column grows in the same UPDATE. A write goes:
 3. the write is ``UPDATE ... SET version = v + 1 WHERE pk = :pk AND version = :v``, and
    a zero row count is a 412 (``stale()``), so the check-and-write holds even between
    processes. ORM writes get that UPDATE from SQLAlchemy's ``version_id_col`` and call
-   ``guarded_flush``; the trade PATCH issues it itself (``models/trades.py``).
+   ``guarded_flush``; the trade PATCH issues it itself (``models/trades/trades.py``).
 
 Without ``If-Match`` nothing is checked: the last write wins. ``If-Match: *`` matches any
 existing resource. Reads answer 304 when ``If-None-Match`` names the current tag
-(``tradepost.http.read_response``). Tags are compared strongly for ``If-Match`` and weakly for
-``If-None-Match``, as the RFC says; a malformed header matches nothing.
+(``tradepost.http.request.read_response``). Tags are compared strongly for ``If-Match``
+and weakly for ``If-None-Match``, as the RFC says; a malformed header matches nothing.
 """
 
 from __future__ import annotations

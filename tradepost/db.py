@@ -16,7 +16,7 @@ requests during every round trip and commit (bench/NOTES.md, issue 17).
   never opens one per request (no overflow). There is no pre-ping per checkout: a
   connection found dead by the first statement of a transaction is dropped and the
   transaction run again on a fresh one (nothing of it reached the server); a failure
-  later is not retried (tests/test_database.py).
+  later is not retried (tests/platform/test_database.py).
 - SQLite (one writer at a time, a driver with no async I/O): every write runs on one
   thread with one connection, so a process never contends with itself for the write
   lock; reads run on a few threads of their own, in parallel with the writer (WAL).

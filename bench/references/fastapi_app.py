@@ -32,9 +32,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bench.references.common import database_url, make_engine
-from models.strategies import StrategyPurchase
-from models.tokens import ApiToken
-from models.trades import Trade
+from models.common.tokens import ApiToken
+from models.strategies.purchases import StrategyPurchase
+from models.trades.trades import Trade
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 _schemas = yaml.safe_load(SPEC.read_text())["components"]["schemas"]

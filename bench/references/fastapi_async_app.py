@@ -39,9 +39,9 @@ from bench.references.fastapi_app import (
     TradeUpdated,
     _now,
 )
-from models.strategies import StrategyPurchase
-from models.tokens import ApiToken
-from models.trades import Trade
+from models.common.tokens import ApiToken
+from models.strategies.purchases import StrategyPurchase
+from models.trades.trades import Trade
 
 DRIVERS = ("asyncpg", "psycopg")
 

@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.references.common import database_url, make_engine
-from models.strategies import StrategyPurchase
-from models.trades import Trade
+from models.strategies.purchases import StrategyPurchase
+from models.trades.trades import Trade
 
 FIELDS = {
     "productId": "product_id",

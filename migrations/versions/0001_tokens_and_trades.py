@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0001"
 down_revision = None
@@ -29,9 +29,9 @@ def upgrade() -> None:
         sa.Column("tenant_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", models.common.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", models.common.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
@@ -47,9 +47,9 @@ def upgrade() -> None:
         sa.Column("country_code", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
         sa.Column("product_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-        sa.Column("quantity", models.types.ExactDecimal(), nullable=False),
-        sa.Column("indicative_unit_price", models.types.ExactDecimal(), nullable=False),
-        sa.Column("total_amount", models.types.ExactDecimal(), nullable=False),
+        sa.Column("quantity", models.common.types.ExactDecimal(), nullable=False),
+        sa.Column("indicative_unit_price", models.common.types.ExactDecimal(), nullable=False),
+        sa.Column("total_amount", models.common.types.ExactDecimal(), nullable=False),
         sa.Column("product_unit_type", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("doc_links", sa.JSON(), nullable=True),
         sa.Column(
@@ -59,8 +59,8 @@ def upgrade() -> None:
             "packaging_requirement", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True
         ),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
     )

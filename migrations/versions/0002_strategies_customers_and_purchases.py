@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0002"
 down_revision = "0001"
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
         sa.UniqueConstraint("tenant_id", "username"),
@@ -45,8 +45,8 @@ def upgrade() -> None:
         sa.Column("rows_uploaded", sa.Integer(), nullable=False),
         sa.Column("outputs_json", sa.Text(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
     )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0003"
 down_revision = "0002"
@@ -31,8 +31,8 @@ def upgrade() -> None:
         sa.Column("filename", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
         sa.UniqueConstraint("purchase_id", "purpose", name="uq_offset_files_purchase_purpose"),
@@ -48,7 +48,7 @@ def upgrade() -> None:
         ),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("payment_method", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("carbon_quantity", models.types.ExactDecimal(), nullable=False),
+        sa.Column("carbon_quantity", models.common.types.ExactDecimal(), nullable=False),
         sa.Column("carbon_unit", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
@@ -56,10 +56,12 @@ def upgrade() -> None:
         sa.Column("confirmation_json", sa.Text(), nullable=True),
         sa.Column("certificate_json", sa.Text(), nullable=True),
         sa.Column("return_url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-        sa.Column("cancellable_until", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "cancellable_until", models.common.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
         sa.UniqueConstraint(
@@ -74,13 +76,13 @@ def upgrade() -> None:
         sa.Column("pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("id", sa.String(length=80), nullable=False),
         sa.Column("tenant_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("carbon_quantity", models.types.ExactDecimal(), nullable=False),
+        sa.Column("carbon_quantity", models.common.types.ExactDecimal(), nullable=False),
         sa.Column("carbon_unit", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
-        sa.Column("valid_until", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("used", sa.Boolean(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
     )

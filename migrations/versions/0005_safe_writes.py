@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0005"
 down_revision = "0004"
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("changed_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_tenant_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("actor_user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("actor_token_id", sa.Integer(), nullable=True),
@@ -57,8 +57,8 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("response_headers", sa.Text(), nullable=True),
         sa.Column("response_body", sa.Text(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
     )

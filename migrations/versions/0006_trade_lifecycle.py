@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0006"
 down_revision = "0005"
@@ -39,7 +39,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("delivery_details", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("termination_comment", _TEXT(length=1000), nullable=True))
         batch_op.add_column(
-            sa.Column("deleted_at", models.types.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("deleted_at", models.common.types.UTCDateTime(timezone=True), nullable=True)
         )
     if op.get_bind().dialect.name == "sqlite":
         op.execute("UPDATE trades SET seller_id = user_id, trade_date = substr(created_at, 1, 10)")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0007"
 down_revision = "0006"
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("retailer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("tenant_id", "user_id", "retailer_id"),
     )
@@ -59,8 +59,8 @@ def upgrade() -> None:
         sa.Column("retailer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("definitions_json", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.common.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
         sa.UniqueConstraint("tenant_id", "user_id", "retailer_id"),

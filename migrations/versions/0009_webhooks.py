@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.common.types
 
 revision = "0009"
 down_revision = "0008"
@@ -20,7 +20,7 @@ depends_on = None
 
 _PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TEXT = sqlmodel.sql.sqltypes.AutoString
-_WHEN = models.types.UTCDateTime(timezone=True)
+_WHEN = models.common.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:

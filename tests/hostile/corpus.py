@@ -20,7 +20,7 @@ from typing import Any
 from tests.contract import Operation, resolve
 from tradepost.connexion_glue.validation import format_path
 
-# The limit the hostile suite runs with (tests/test_hostile.py sets it in the settings).
+# The limit the hostile suite runs with (tests/platform/test_hostile.py sets it in the settings).
 BODY_LIMIT = 4 * 1024 * 1024
 
 Spoil = Callable[[dict[str, Any]], bytes]

@@ -4,14 +4,14 @@ before routing.
 - A path or query string whose percent-escapes are not UTF-8 is 400, naming the
   parameter. The server would otherwise hand the application U+FFFD in their place (a
   well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
-  Pinned by tests/test_hostile.py (non-UTF-8 escapes per parameter).
+  Pinned by tests/platform/test_hostile.py (non-UTF-8 escapes per parameter).
 - A fixed path that a template also matches (``/api/v1/trades/negotiations`` against
   ``/api/v1/trades/{tradeId}``) answers 405 for a method it does not define, instead of
   the template's handler taking the word as an id (``AllowedMethods.static_methods``).
 - The media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
   the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
   validation and reached the handler without a body (a 500). It is lower-cased here.
-  Pinned by tests/test_sharp_edges.py (media type case on every write).
+  Pinned by tests/platform/test_sharp_edges.py (media type case on every write).
 - The carbon-offset API's official client before 0.5.1 sent an empty ``expand[]`` array
   as ``expand=[]`` (a literal ``[]``); on ``/v2/`` that pair is dropped (no parameter).
   Pinned by tests/test_offsets*.py (both escape spellings).

@@ -3,7 +3,7 @@
 Connexion raises ``ProblemException`` subclasses for request problems (400, 401, 415...)
 and Starlette ``HTTPException`` for router 404/405; each surface renders only
 ``ApiError``. A missing token and a bad token are both 401 to Connexion; they differ
-only in its detail text, which is matched here (pinned by tests/test_strategies.py,
+only in its detail text, which is matched here (pinned by tests/strategies/test_strategies.py,
 whose document gives the two texts).
 """
 

@@ -7,7 +7,7 @@ definitions, again on every request. None of that depends on the request: here i
 built once, with the operation, and kept. Per request only the
 ``ConnexionRequest`` is new, as in Connexion. The snake_case form of each parameter's name
 (``pythonic_params``: three regular expressions per name and request) is remembered too.
-Pinned by tests/test_spec.py.
+Pinned by tests/platform/test_spec.py.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Route-level facts Connexion does not give: operationId to handler, and ``Allow``.
 
-- ``HandlerResolver``: ``operationId`` -> ``handlers.<surface>.<snake_case>``, and each
+- ``HandlerResolver``: ``operationId`` -> ``<module>.<snake_case>``, the module named for
+  the operation's first tag in ``HANDLER_MODULES``, and each
   handler's PEP 362 ``__signature__`` precomputed (``precompute_signature``): Connexion
   calls ``inspect.signature`` on the handler and the bearer hook on every request (1.14x
-  req/s, bench/NOTES.md). Pinned by tests/test_spec.py (every operationId resolves).
+  req/s, bench/NOTES.md). Pinned by tests/platform/test_spec.py (every operationId resolves).
 - ``AllowedMethods``: a 405 from Starlette lists only the first matching route's methods
   in ``Allow``; this lists every method the spec defines for the path (Schemathesis's
-  ``unsupported_method`` check, tests/test_schemathesis.py).
+  ``unsupported_method`` check, tests/platform/test_schemathesis.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,20 @@ from typing import Any
 import inflection
 from connexion.resolver import Resolver
 
-from tradepost.surfaces import surface_for
-
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+HANDLER_MODULES = {  # an operation's first tag -> the module holding its handlers
+    "trades": "handlers.trades.trades",
+    "strategies": "handlers.strategies.strategies",
+    "offsets": "handlers.offsets.purchases",
+    "webhooks": "handlers.offsets.webhooks",
+    "service": "handlers.service",
+}
 
 
 class HandlerResolver(Resolver):  # type: ignore[misc]
-    """``PATCH /api/v1/trades/{tradeId}`` with ``operationId: updateTrade`` resolves to
-    ``handlers.trades.update_trade``: the module of the surface owning the path, the
+    """``PATCH /api/v1/trades/{tradeId}`` with ``operationId: updateTrade`` and tag
+    ``trades`` resolves to ``handlers.trades.trades.update_trade``: the tag's module, the
     operationId in snake_case."""
 
     def __init__(self) -> None:
@@ -34,8 +41,8 @@ class HandlerResolver(Resolver):  # type: ignore[misc]
         self.spec_operation_ids: dict[str, str] = {}  # handler path -> spec operationId
 
     def resolve_operation_id(self, operation: Any) -> str:
-        module = surface_for(operation.path).name
-        handler = f"handlers.{module}.{inflection.underscore(operation.operation_id)}"
+        module = HANDLER_MODULES[operation._operation["tags"][0]]  # no public accessor
+        handler = f"{module}.{inflection.underscore(operation.operation_id)}"
         self.spec_operation_ids[handler] = operation.operation_id
         return handler
 

@@ -3,9 +3,9 @@
 Connexion builds a fresh Draft4 validator for every request and parses the body twice.
 Here each schema is compiled once with jsonschema-rs; the body is read, parsed and checked
 once, and the parsed value is handed to the handler through the request context
-(``tradepost.context``). Connexion's default validators cost 3 ms per 50-item body and a
-year of strategy outputs took 12 s (stack-facts); pinned by tests/test_jsonio.py and the
-hostile corpus (tests/test_hostile.py). A plain dict as ``validator_map["body"]`` would
+(``tradepost.http.context``). Connexion's default validators cost 3 ms per 50-item body and a
+year of strategy outputs took 12 s (stack-facts); pinned by tests/platform/test_jsonio.py and the
+hostile corpus (tests/platform/test_hostile.py). A plain dict as ``validator_map["body"]`` would
 silently disable body validation, hence ``MediaTypeDict``.
 Every error names its field, so each surface can render it in its own format.
 """
@@ -27,8 +27,8 @@ from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope
 
 from tradepost import jsonio
-from tradepost.context import context_of
 from tradepost.errors import FieldError, InvalidRequest, UnsupportedMediaType
+from tradepost.http.context import context_of
 
 MAX_REPORTED_ERRORS = 20
 MAX_MESSAGE_LENGTH = 240  # an error never echoes a huge value back (100 kB in, 100 kB out)

@@ -17,7 +17,7 @@ import re
 
 from connexion.lifecycle import ConnexionResponse
 
-from models.customers import LOGIN_FAILED
+from models.strategies.customers import LOGIN_FAILED
 from tradepost.errors import ApiError, FieldError
 from tradepost.surfaces.render import error_response
 

@@ -1,0 +1,1 @@
+"""Carbon-offset API v2 handlers (``/v2/...``)."""

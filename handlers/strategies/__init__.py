@@ -1,0 +1,1 @@
+"""Strategies API v0 handlers (``/api/v0/...``, ``/health/``)."""

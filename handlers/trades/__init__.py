@@ -1,0 +1,1 @@
+"""Trade API v1 handlers (``/api/v1/...``)."""

@@ -1,0 +1,183 @@
+"""The webhook outbox's queue operations: claim due deliveries, record how an attempt went.
+
+Several processes share one queue. A claim is a lease: in one write transaction the
+claimer picks due rows, stamps them with its own ``lease_token`` and ``lease_until`` and
+counts the attempt; the HTTP request is made after that transaction, outside any lock.
+A result is recorded only by the holder of the lease (``lease_token`` still matches), so
+a delivery is in at most one claimer's hands at a time. A claimer that dies (SIGKILL)
+leaves its rows leased until ``lease_until``; then they are due again. The lease is much
+longer than an attempt's timeout, so a live claimer always records before it expires.
+
+Locking: on PostgreSQL the claimer locks each webhook row it serves with
+``FOR UPDATE SKIP LOCKED`` (two claimers never wait for each other, and never both serve
+one webhook at once), which makes the per-endpoint limit hold across processes: in-flight
+leases of a webhook are counted under its lock. On SQLite the write transaction
+(``BEGIN IMMEDIATE``) already serialises claimers. Lock order is always webhook, then its
+deliveries (claims, results and deletes alike), so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, func, select
+
+from models.offsets.webhooks import DELIVERED, FAILED, PENDING, Webhook, WebhookDelivery
+
+MAX_WEBHOOKS_PER_CLAIM = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One leased delivery, with what sending it needs."""
+
+    pk: int
+    event_id: str
+    webhook_id: str
+    endpoint_url: str
+    signing_key: str
+    body: bytes
+    attempt: int  # 1 for the first attempt
+    lease_token: str
+    lease_until: datetime
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        col(WebhookDelivery.state) == PENDING,
+        col(WebhookDelivery.next_attempt_at) <= now,
+        or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) < now),
+    )
+
+
+def has_due(session: Session, now: datetime) -> bool:
+    """A cheap read first, so an idle worker never takes SQLite's write lock."""
+    return session.exec(select(WebhookDelivery.pk).where(_due(now)).limit(1)).first() is not None
+
+
+def claim_due(
+    session: Session, *, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+) -> list[Claim]:
+    """Lease up to ``limit`` due deliveries, at most ``per_endpoint`` in flight per webhook
+    (leases of every process counted), oldest first within a webhook."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    webhook_ids = session.exec(
+        select(WebhookDelivery.webhook_id)
+        .where(_due(now))
+        .group_by(WebhookDelivery.webhook_id)
+        .order_by(func.min(WebhookDelivery.pk))
+        .limit(MAX_WEBHOOKS_PER_CLAIM)  # more than ``limit``: some may be at their limit
+    ).all()
+    claims: list[Claim] = []
+    token = secrets.token_hex(16)
+    lease_until = now + lease
+    for webhook_id in webhook_ids:
+        room = limit - len(claims)
+        if room <= 0:
+            break
+        hook_query = select(Webhook).where(Webhook.id == webhook_id)
+        if postgres:
+            hook_query = hook_query.with_for_update(skip_locked=True)
+        hook = session.exec(hook_query).first()
+        if hook is None:  # locked by another claimer (or being deleted): its turn
+            continue
+        in_flight = session.exec(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(
+                WebhookDelivery.webhook_id == webhook_id,
+                WebhookDelivery.state == PENDING,
+                col(WebhookDelivery.lease_until) >= now,
+            )
+        ).one()
+        room = min(room, per_endpoint - in_flight)
+        if room <= 0:
+            continue
+        rows = session.exec(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id, _due(now))
+            .order_by(col(WebhookDelivery.pk))
+            .limit(room)
+        ).all()
+        for row in rows:
+            assert row.pk is not None
+            row.lease_token, row.lease_until = token, lease_until
+            row.attempts += 1
+            session.add(row)
+            claims.append(
+                Claim(
+                    pk=row.pk,
+                    event_id=row.event_id,
+                    webhook_id=webhook_id,
+                    endpoint_url=hook.endpoint_url,
+                    signing_key=hook.signing_key,
+                    body=row.body.encode(),
+                    attempt=row.attempts,
+                    lease_token=token,
+                    lease_until=lease_until,
+                )
+            )
+    session.flush()
+    return claims
+
+
+def record_result(
+    session: Session,
+    claim: Claim,
+    *,
+    now: datetime,
+    status: int | None,
+    error: str | None,
+    retry_at: datetime | None,
+) -> bool:
+    """Record one attempt: delivered when ``error`` is None, else due again at
+    ``retry_at`` (None: given up). False when the lease was lost (nothing recorded)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    hook_query = select(Webhook.pk).where(Webhook.id == claim.webhook_id)
+    if postgres:
+        hook_query = hook_query.with_for_update()
+    hook_pk = session.exec(hook_query).first()
+    if error is None:
+        values: dict[str, Any] = {"state": DELIVERED, "delivered_at": now}
+    elif retry_at is None:
+        values = {"state": FAILED}
+    else:
+        values = {"next_attempt_at": retry_at}
+    values.update(
+        lease_token=None,
+        lease_until=None,
+        last_status=status,
+        last_error=None if error is None else error[:300],
+    )
+    recorded = session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.pk) == claim.pk,
+            col(WebhookDelivery.lease_token) == claim.lease_token,
+            col(WebhookDelivery.state) == PENDING,
+        )
+        .values(**values)
+    )
+    if recorded.rowcount != 1 or hook_pk is None:  # type: ignore[attr-defined]
+        return False
+    counters: dict[str, Any] = (
+        {"last_sent_at": now, "failed_attempts": 0}
+        if error is None
+        else {"last_failed_at": now, "failed_attempts": Webhook.failed_attempts + 1}
+    )
+    # Core UPDATE: delivery counters move no version (the ETag is the configuration's).
+    session.execute(update(Webhook).where(col(Webhook.pk) == hook_pk).values(**counters))
+    return True
+
+
+def delivery_counts(session: Session) -> Counter[str]:
+    """Rows per state (``pending``, ``delivered``, ``failed``), for the CLI and tests."""
+    rows = session.exec(
+        select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)
+    ).all()
+    return Counter({state: count for state, count in rows})

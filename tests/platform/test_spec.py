@@ -1,0 +1,113 @@
+"""openapi.yaml is a valid OpenAPI 3.0 document and every operation has a handler."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import inflection
+import pytest
+import yaml
+from connexion.decorators.main import BaseDecorator
+from connexion.exceptions import InvalidSpecification
+from connexion.spec import Specification
+from openapi_spec_validator import validate
+from openapi_spec_validator.readers import read_from_filename
+
+from tradepost.app import SPEC_PATH, create_app, load_spec
+from tradepost.connexion_glue import spec as once
+from tradepost.connexion_glue.routing import HANDLER_MODULES
+from tradepost.settings import Settings
+from tradepost.surfaces import surface_for
+
+
+def test_spec_is_valid_openapi() -> None:
+    spec, _ = read_from_filename(str(SPEC_PATH))
+    validate(spec)
+
+
+def test_every_operation_resolves_to_a_handler_in_its_surface_package() -> None:
+    spec = yaml.safe_load(Path(SPEC_PATH).read_text())
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            module_name = HANDLER_MODULES[operation["tags"][0]]
+            surface = surface_for(path).name
+            assert module_name.startswith(f"handlers.{surface}"), f"{path}: {module_name}"
+            module = importlib.import_module(module_name)
+            name = inflection.underscore(operation["operationId"])
+            assert callable(getattr(module, name, None)), f"{method.upper()} {path} -> {name}"
+
+
+def test_operation_ids_are_unique_camel_case() -> None:
+    spec = yaml.safe_load(Path(SPEC_PATH).read_text())
+    ids = [
+        op["operationId"]
+        for item in spec["paths"].values()
+        for m, op in item.items()
+        if m != "parameters"
+    ]
+    assert len(ids) == len(set(ids))
+    assert all(i[0].islower() and "_" not in i and "." not in i for i in ids)
+
+
+def test_no_rule_lives_outside_openapi() -> None:
+    """The server enforces only what the spec says in OpenAPI 3.0 terms: an ``x-``
+    keyword that narrows what is valid would make a plain Schemathesis run (or any
+    generated client) send requests that the spec admits and the server refuses."""
+    text = SPEC_PATH.read_text()
+    extensions = set(re.findall(r"^\s*(x-[A-Za-z-]+):", text, flags=re.MULTILINE))
+    # x-bearerInfoFunc names the token check; x-enum-varnames names enum values for
+    # generated clients. Neither narrows what is valid.
+    assert extensions <= {"x-bearerInfoFunc", "x-enum-varnames"}
+
+
+def test_connexion_still_refuses_an_invalid_spec_and_checks_a_valid_one_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``connexion_glue.spec``: the meta-schema check runs once per distinct document."""
+    once.validate_each_spec_once()
+    checked: list[int] = []
+    original = once._check
+    monkeypatch.setattr(once, "_check", lambda cls, s: checked.append(1) or original(cls, s))
+    monkeypatch.setattr(once, "_valid", set())
+
+    document = load_spec()
+    Specification.from_dict(document)
+    Specification.from_dict(document)
+    assert checked == [1]
+
+    document["paths"]["/healthz"]["get"]["responses"] = "not a responses object"
+    with pytest.raises(InvalidSpecification):
+        Specification.from_dict(document)
+    with pytest.raises(InvalidSpecification):
+        Specification.from_dict(document)  # an invalid document is never remembered
+
+
+def test_handlers_are_decorated_once_not_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``connexion_glue.operations``: the handler's decoration and its URI parser are
+    built once per operation (each request's own values: tests/trades/test_trades.py pages)."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'once.db'}", freeze_heap=False)
+    built: list[str] = []
+    decorate, parser = BaseDecorator.decorate, BaseDecorator.uri_parser
+
+    def counted_decorate(self: BaseDecorator, function: Any) -> Any:
+        built.append(f"decorator for {function.__name__}")
+        return decorate(self, function)
+
+    def counted_parser(self: BaseDecorator) -> Any:
+        built.append("the decorator's URI parser")
+        return parser.fget(self)
+
+    with create_app(settings).test_client() as client:
+        assert client.get("/healthz").status_code == 200
+        monkeypatch.setattr(BaseDecorator, "decorate", counted_decorate)
+        monkeypatch.setattr(BaseDecorator, "uri_parser", property(counted_parser))
+        answers = [client.get("/healthz").status_code for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert built == []

@@ -1,0 +1,23 @@
+"""Connexion's bearer hook (``x-bearerInfoFunc``): the token's caller, or 401.
+
+The token itself is checked by ``tradepost.http.tokens.TokenVerifier`` (cached, on a
+database thread); its rate limit by ``tradepost.http.ratelimit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.common.caller import Caller
+from tradepost.http.context import context_of
+
+
+async def bearer_info(token: str, request: Any) -> dict[str, Any]:
+    """Connexion's bearer hook: the principal for a valid token, else 401; 429 over the
+    token's rate limit (``tradepost.http.ratelimit``). Sets the request context's ``Caller``,
+    which handlers read through ``tradepost.http.request.caller``."""
+    ctx = context_of(request.scope)
+    principal = await ctx.services.tokens.verify(token)
+    ctx.caller = Caller.of(principal, ctx.request_id)
+    await ctx.services.limiter.check(principal)
+    return {"sub": principal.label, "principal": principal}
