@@ -13,8 +13,19 @@ pyproject.toml). Importing this package registers every table on ``SQLModel.meta
 (Alembic and the schema-drift test rely on that).
 """
 
-from models.common import history, idempotency, rate_limits, tokens  # noqa: F401
-from models.offsets import catalogue, outbox, purchases, quotes, webhooks  # noqa: F401
-from models.strategies import configs, customers, retailers  # noqa: F401
-from models.strategies import purchases as strategy_purchases  # noqa: F401
-from models.trades import trades  # noqa: F401
+# Plain imports: ``from models.trades import trades`` would rebind ``models.trades`` (the
+# package) to the module of the same name.
+import models.common.history
+import models.common.idempotency
+import models.common.rate_limits
+import models.common.tokens
+import models.offsets.catalogue
+import models.offsets.outbox
+import models.offsets.purchases
+import models.offsets.quotes
+import models.offsets.webhooks
+import models.strategies.configs
+import models.strategies.customers
+import models.strategies.purchases
+import models.strategies.retailers
+import models.trades.trades  # noqa: F401

@@ -8,6 +8,7 @@ fails the run instead of skipping those tests.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -86,15 +87,34 @@ def pg_database() -> str:
     return PG_URL
 
 
+@functools.cache
+def _admin_engine(url: str) -> Engine:
+    """One engine per test database and worker, kept for the session (a new engine and
+    connection per test cost more than the TRUNCATE itself)."""
+    return create_db_engine(Settings(database_url=url))
+
+
 def truncate_all(url: str) -> None:
-    engine = create_db_engine(Settings(database_url=url))
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    """Empty every table and restart every sequence: the state of a fresh migration.
+
+    ``DELETE`` in foreign-key order, not ``TRUNCATE``: on tables this small it takes 6 ms
+    against TRUNCATE's 50 ms (which makes new files for every table), once per test."""
+    engine = _admin_engine(url)
+    tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        deletes = [f'DELETE FROM "{table}"' for table in tables]  # noqa: S608 (our own names)
+        connection.execute(text("; ".join(deletes)))
+        sequences = connection.execute(
+            text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)"
+                " FROM pg_sequences WHERE schemaname = current_schema()"
+            )
+        ).scalars()
+        for sequence in sequences.all():
+            connection.execute(text(f"ALTER SEQUENCE {sequence} RESTART"))
         connection.execute(
             text("UPDATE alembic_version SET version_num = :head"), {"head": migrate.head()}
         )
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
