@@ -7,6 +7,7 @@ so); the middleware order it builds is drawn in ``tradepost.http.context``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import gc
 import logging
@@ -32,7 +33,7 @@ from tradepost.connexion_glue.routing import (
     HandlerResolver,
     precompute_signature,
 )
-from tradepost.connexion_glue.spec import validate_each_spec_once
+from tradepost.connexion_glue.spec import load_each_spec_once, validate_each_spec_once
 from tradepost.connexion_glue.validation import VALIDATOR_MAP, StrictURIParser
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError
@@ -62,8 +63,13 @@ def _quiet_shared_media_types(record: logging.LogRecord) -> bool:
 
 
 def load_spec() -> dict[str, Any]:
-    """openapi.yaml as a dict: read-only, shared by every app of the process (Connexion
-    copies what it keeps). Parsed again only when the file changes."""
+    """openapi.yaml as a dict of the caller's own (a copy of the parsed document)."""
+    return copy.deepcopy(_shared_spec())
+
+
+def _shared_spec() -> dict[str, Any]:
+    """The parsed document, shared read-only by every app of the process (Connexion copies
+    what it keeps); parsed again only when the file changes."""
     stat = SPEC_PATH.stat()
     return _parse_spec(SPEC_PATH, stat.st_mtime_ns, stat.st_size)
 
@@ -88,7 +94,7 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
 def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     settings = settings or Settings()
     logging.getLogger("connexion.operations.openapi3").addFilter(_quiet_shared_media_types)
-    spec = load_spec()
+    spec = _shared_spec()
     allowed = AllowedMethods(spec["paths"])
     metrics = Metrics()
 
@@ -127,6 +133,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
 
     precompute_signature(bearer_info)
     validate_each_spec_once()
+    load_each_spec_once()
     resolver = HandlerResolver()
     app = DecoratedOnceApp(__name__, lifespan=lifespan)
     app.add_api(

@@ -16,6 +16,7 @@ from connexion.spec import Specification
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
+from tradepost import app as app_module
 from tradepost.app import SPEC_PATH, create_app, load_spec
 from tradepost.connexion_glue import spec as once
 from tradepost.connexion_glue.routing import HANDLER_MODULES
@@ -85,6 +86,29 @@ def test_connexion_still_refuses_an_invalid_spec_and_checks_a_valid_one_once(
         Specification.from_dict(document)
     with pytest.raises(InvalidSpecification):
         Specification.from_dict(document)  # an invalid document is never remembered
+
+
+def test_apps_share_one_resolved_spec_and_a_changed_file_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``connexion_glue.spec.load_each_spec_once``: the second app reuses the first's
+    resolved ``Specification``; a changed openapi.yaml is parsed and resolved anew."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'spec.db'}", freeze_heap=False)
+    resolved: list[int] = []
+    original = once._original_load
+    monkeypatch.setattr(
+        once, "_original_load", lambda cls, s, **kw: resolved.append(1) or original(cls, s, **kw)
+    )
+    monkeypatch.setattr(once, "_loaded", {})
+    create_app(settings)
+    create_app(settings)
+    assert resolved == [1]
+
+    changed = tmp_path / "openapi.yaml"
+    changed.write_text(SPEC_PATH.read_text().replace("title: tradepost", "title: tradepost 2"))
+    monkeypatch.setattr(app_module, "SPEC_PATH", changed)
+    create_app(settings)
+    assert resolved == [1, 1]
 
 
 def test_handlers_are_decorated_once_not_per_request(

@@ -31,11 +31,12 @@ it. Each workaround, why it exists, and the test that pins it:
     hook's PEP 362 ``__signature__`` precomputed, because Connexion calls
     ``inspect.signature`` on them on every request (1.14x req/s, bench/NOTES.md).
     Pinned by tests/platform/test_spec.py (every operationId resolves to a handler).
-``spec.validate_each_spec_once``
+``spec.validate_each_spec_once`` and ``spec.load_each_spec_once``
     Connexion validates the whole spec against the OpenAPI meta-schema on every
-    ``add_api`` (0.25 s); here once per distinct document per process, so the suite's
-    hundreds of apps do not pay it each time. Pinned by tests/platform/test_spec.py (an invalid
-    document still raises, a valid one is checked once).
+    ``add_api`` (0.25 s) and resolves it again (0.06 s); here once per distinct document
+    per process, so the suite's hundreds of apps do not pay it each time. Pinned by
+    tests/platform/test_spec.py (an invalid document still raises, a valid one is checked
+    and resolved once).
 ``routing.AllowedMethods``
     A Starlette 405 lists one route's methods in ``Allow``; this lists every method the
     spec defines for the path. Pinned by Schemathesis's ``unsupported_method`` check.
