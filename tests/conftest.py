@@ -130,10 +130,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database for a server process, which migrates it itself: a new SQLite file, or
-    the emptied PostgreSQL test database."""
+    """A database for a server process: a copy of the migrated SQLite template, or the
+    emptied PostgreSQL test database. (A server migrating a new SQLite file itself:
+    tests/platform/test_migrations.py.)"""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        path = tmp_path / "server.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_database")
     truncate_all(url)
     return url
@@ -222,3 +225,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("measured figures")
         for text in found:
             terminalreporter.write_line(text)
+
+
+LONGEST = ("test_live_fuzz.py", "test_schemathesis.py")  # minutes each, the rest seconds
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the fuzz runs, then real server processes, marked
+    ``slow``), so that pytest-xdist's workers end together instead of one worker running
+    a fuzz run alone at the end."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.path.name in LONGEST:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)

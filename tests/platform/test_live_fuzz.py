@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -100,17 +101,20 @@ def test_schemathesis_cli_finds_nothing(
     """One run per surface, so that each surface's stateful phase chains its own links.
 
     Two surfaces run at a time, each against its own server process (on SQLite each with
-    its own database file, on PostgreSQL all on one database).
+    its own copy of one prepared database file, on PostgreSQL all on one database).
     """
-    shared_token = None if server_database.startswith("sqlite") else prepare(server_database)
+    prepared = server_database
+    if server_database.startswith("sqlite"):
+        prepared = f"sqlite:///{tmp_path / 'prepared.db'}"
+    token = prepare(prepared)
 
     def lane(tag: str) -> dict[str, Any]:
         lane_dir = tmp_path / tag
         lane_dir.mkdir()
         database = server_database
-        if shared_token is None:
+        if prepared != server_database:  # SQLite: a copy of the prepared file per lane
+            shutil.copy(prepared.removeprefix("sqlite:///"), lane_dir / "fuzz.db")
             database = f"sqlite:///{lane_dir / 'fuzz.db'}"
-        token = shared_token or prepare(database)
         with running_server(database, lane_dir) as server:
             return fuzz_surface(tag, server.url, token, server_database, lane_dir)
 

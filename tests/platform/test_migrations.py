@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
@@ -13,6 +15,7 @@ from sqlmodel import SQLModel
 from models.common.tokens import hash_token, mint_token
 from models.common.types import utcnow
 from models.trades.trades import Trade
+from tests.servers import running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate
 from tradepost.settings import Settings
@@ -61,3 +64,18 @@ def test_upgrading_from_the_first_migration_keeps_data(tmp_path: Path) -> None:
     assert digest == hash_token(token)
     assert Decimal(quantity) == Decimal("82500.10")
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_server_on_a_new_sqlite_file_migrates_it_before_serving(tmp_path: Path) -> None:
+    """The embedded default needs no step of its own: ``tradepost serve`` on a file that
+    does not exist yet creates it at the head revision (other server tests start from a
+    copy of a migrated file)."""
+    path = tmp_path / "new.db"
+    with running_server(f"sqlite:///{path}", tmp_path) as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    engine = create_db_engine(Settings(database_url=f"sqlite:///{path}"))
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    assert version == migrate.head()
