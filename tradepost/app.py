@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
         return surface.render_error(error, context_of(request.scope).request_id)
 
     precompute_signature(bearer_info)
-    validate_each_spec_once()
+    validate_each_spec_once(settings.spec_checked_sha256)
     load_each_spec_once()
     resolver = HandlerResolver()
     app = DecoratedOnceApp(__name__, lifespan=lifespan)

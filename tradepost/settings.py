@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         "garbage collector's sight (gc.freeze), so a full collection under load takes "
         "microseconds; tests that start hundreds of apps in one process switch it off.",
     )
+    spec_checked_sha256: str | None = Field(
+        default=None,
+        description="The digest (tradepost.connexion_glue.spec.digest) of an openapi.yaml "
+        "already checked against the OpenAPI meta-schema, by a build step or a parent "
+        "process: a document with exactly this digest is not checked again at start "
+        "(0.3-0.6 s per process). Any other document still is.",
+    )
     log_json: bool = Field(default=False, description="One JSON object per log line.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",

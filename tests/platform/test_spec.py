@@ -135,3 +135,23 @@ def test_handlers_are_decorated_once_not_per_request(
         answers = [client.get("/healthz").status_code for _ in range(3)]
     assert answers == [200, 200, 200]
     assert built == []
+
+
+def test_a_digest_checked_elsewhere_skips_only_that_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Settings.spec_checked_sha256``: servers started by a process that checked the spec
+    skip the meta-schema check for that exact document, and only for it."""
+    checked: list[int] = []
+    original = once._check
+    monkeypatch.setattr(once, "_check", lambda cls, s: checked.append(1) or original(cls, s))
+    monkeypatch.setattr(once, "_valid", set())
+    document = load_spec()
+    once.validate_each_spec_once(once.digest(document))
+    Specification.from_dict(document)
+    assert checked == []
+
+    document["paths"]["/healthz"]["get"]["responses"] = "not a responses object"
+    with pytest.raises(InvalidSpecification):
+        Specification.from_dict(document)
+    assert checked == [1]

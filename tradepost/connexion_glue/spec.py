@@ -24,20 +24,25 @@ _valid: set[str] = set()
 _check = Specification._validate_spec.__func__
 
 
-def _digest(spec: Any) -> str:
+def digest(spec: Any) -> str:
+    """The document's identity: SHA-256 of its canonical JSON."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _validate_once(cls: type[Specification], spec: Any) -> None:
-    digest = _digest(spec)
-    if digest in _valid:
+    digest_ = digest(spec)
+    if digest_ in _valid:
         return
     _check(cls, spec)
-    _valid.add(digest)
+    _valid.add(digest_)
 
 
-def validate_each_spec_once() -> None:
-    """Install the check (idempotent; ``tradepost.app.create_app`` calls it)."""
+def validate_each_spec_once(checked_digest: str | None = None) -> None:
+    """Install the check (idempotent; ``tradepost.app.create_app`` calls it).
+    ``checked_digest`` names a document another process already checked
+    (``Settings.spec_checked_sha256``)."""
+    if checked_digest:
+        _valid.add(checked_digest)
     Specification._validate_spec = classmethod(_validate_once)
 
 
