@@ -33,6 +33,7 @@ class FieldError:
     location: str  # body, path, query, header
     field: str  # "quantity", "docLinks[0].link", "tenantId"
     message: str
+    code: str | None = None  # this field's own error code, where it differs from the error's
 
 
 class ApiError(Exception):

@@ -29,7 +29,7 @@ def render_error(error: ApiError, request_id: str) -> ConnexionResponse:
     source_model, source_id = error.resource or (None, None)
     items: list[dict[str, Any]] = [
         {
-            "code": code,
+            "code": field.code or code,
             "detail": f"{field.field} {field.message}" if field.field else field.message,
             "source": {"id": source_id, "attribute": field.field or None, "model": source_model},
         }
