@@ -37,7 +37,7 @@ from tradepost.connexion_glue.spec import load_each_spec_once, validate_each_spe
 from tradepost.connexion_glue.validation import VALIDATOR_MAP, StrictURIParser
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError
-from tradepost.http.auth import bearer_info
+from tradepost.http.auth import basic_info, bearer_info
 from tradepost.http.context import context_of
 from tradepost.http.idempotency import Idempotency, spec_operations
 from tradepost.http.middleware import BodyLimit, RequestLog
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
         return surface.render_error(error, context_of(request.scope).request_id)
 
     precompute_signature(bearer_info)
+    precompute_signature(basic_info)
     validate_each_spec_once(settings.spec_checked_sha256)
     load_each_spec_once()
     resolver = HandlerResolver()

@@ -30,7 +30,8 @@ from tradepost.http.request import (
 )
 
 
-def _prices() -> PriceList:
+def price_list() -> PriceList:
+    """The seller's terms from the settings: quote lifetime and checkout page."""
     settings = services().settings
     return PriceList(
         quote_lifetime=timedelta(days=settings.offset_quote_days),
@@ -85,7 +86,7 @@ def pricing_json(quoted: Quoted, expand: set[str]) -> dict[str, Any]:
         "product": product_json(quoted.product, "en") if "product" in expand else quote.product_id,
     }
     if quote.payment_method == "stripe":
-        payload["payment_link"] = f"{_prices().checkout_url}?t={quote.id}"
+        payload["payment_link"] = f"{price_list().checkout_url}?t={quote.id}"
     return payload
 
 
@@ -130,7 +131,7 @@ def purchase_json(
     checkout = None
     if purchase.payment_method == "stripe":
         checkout = {
-            "url": f"{_prices().checkout_url}?purchase={purchase.id}",
+            "url": f"{price_list().checkout_url}?purchase={purchase.id}",
             "return_url": purchase.return_url,
         }
     return {
@@ -164,7 +165,7 @@ async def get_pricing(
     quoted = await services().db.run_write(
         offset_quotes.create_quote,
         caller(),
-        _prices(),
+        price_list(),
         product_id=product,
         currency=currency,
         unit=carbon_unit,
@@ -204,7 +205,7 @@ async def get_product(id_: str, locale: str = "en") -> Any:
 async def create_purchase() -> Any:
     values = body()
     purchase, created, files = await services().db.run_write(
-        _created_with_files, caller(), values, _prices()
+        _created_with_files, caller(), values, price_list()
     )
     payload = purchase_json(purchase, files, values.get("expand"))
     if not created:

@@ -27,6 +27,7 @@ HANDLER_MODULES = {  # an operation's first tag -> the module holding its handle
     "strategies": "handlers.strategies.strategies",
     "offsets": "handlers.offsets.purchases",
     "webhooks": "handlers.offsets.webhooks",
+    "calculations": "handlers.offsets.calculations",
     "service": "handlers.service",
 }
 

@@ -1,4 +1,5 @@
-"""Connexion's bearer hook (``x-bearerInfoFunc``): the token's caller, or 401.
+"""Connexion's bearer hook (``x-bearerInfoFunc``): the token's caller, or 401; and the
+HTTP Basic hook (``x-basicInfoFunc``) of the carbon-offset API v2, the same check.
 
 The token itself is checked by ``tradepost.http.tokens.TokenVerifier`` (cached, on a
 database thread); its rate limit by ``tradepost.http.ratelimit``.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.common.caller import Caller
+from tradepost.errors import Unauthenticated
 from tradepost.http.context import context_of
 
 
@@ -21,3 +23,15 @@ async def bearer_info(token: str, request: Any) -> dict[str, Any]:
     ctx.caller = Caller.of(principal, ctx.request_id)
     await ctx.services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}
+
+
+async def basic_info(username: str, password: str, request: Any) -> dict[str, Any]:
+    """Connexion's HTTP Basic hook (``x-basicInfoFunc``), for the carbon-offset API v2,
+    whose docs send the API key as the user name with an empty password (``curl -u KEY:``):
+    the same check, caller and rate limit as the bearer token. A non-empty password is
+    401, so that a key is never taken from a credential pair it was not meant as."""
+    if password:
+        raise Unauthenticated(
+            "Send the API key as the user name, with an empty password.", code="invalid_token"
+        )
+    return await bearer_info(username, request)
