@@ -144,6 +144,12 @@ class Write:
 
 
 ROW = {"datetime": "2025-01-15 00:00", "purchase": 1}
+CAR_BASIC = {
+    "type": "car",
+    "methodology": "BASIC",
+    "distance_in_km": 245.6,
+    "co2_grams_per_km": 120,
+}
 
 WRITES: dict[str, Write] = {
     "createTrade": Write(
@@ -283,5 +289,28 @@ WRITES: dict[str, Write] = {
         lambda w: f"/v2/webhooks/{w.webhook_id}",
         lambda w: bearer(w, "CLIENTA"),
         lambda w: {"kind": "certificate_document_available"},
+    ),
+    # The calculations (stateless; the one with pricing writes a quote): the docs' examples.
+    "createCalculation": Write(
+        "POST",
+        lambda w: "/v2/calculations",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"items": [CAR_BASIC], "carbon_unit": "gram", "expand": ["items"]},
+    ),
+    "createCalculationWithPricing": Write(
+        "POST",
+        lambda w: "/v2/calculations-with-pricing",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {"items": [CAR_BASIC], "product": w.product_id, "currency": "EUR"},
+    ),
+    "createCarbonComparison": Write(
+        "POST",
+        lambda w: "/v2/carbon-comparison",
+        lambda w: bearer(w, "CLIENTA"),
+        lambda w: {
+            "carbon_quantity": 2000,
+            "carbon_unit": "tonne",
+            "items": [{"metric": "annual_usage", "comparison_unit": "cars"}],
+        },
     ),
 }

@@ -183,6 +183,9 @@ def test_audit_for_in_both_documented_forms(client: Any, gem: dict[str, str]) ->
         ([{"type": "hotel", "methodology": "DEFRA", "country": "XX", "number_of_nights": 1}],
          400, "field_validation_error", "items[0].country"),
         ([CAR_BASIC] * 501, 400, "field_validation_error", None),
+        ([{"type": "accommodation", "methodology": "SQUAKE", "country": "DE",
+           "number_of_nights": 2, "sauna": True}], 400, "invalid_type", "items[0].type"),
+        ([{**CAR_BASIC, "wheels": 4}], 400, "field_validation_error", None),
         ([], 400, "field_validation_error", None),
     ],
 )  # fmt: skip
