@@ -6,6 +6,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import calculations
+
 LABELS = {
     "service": "tradepost (Connexion)",
     "fastapi": "FastAPI + SQLModel",
@@ -298,6 +300,20 @@ def write(results: dict[str, Any], out: Path) -> None:
             f"median **{year['median']:.2f} s** of "
             + ", ".join(f"{t:.2f}" for t in year["times"])
             + f" s — target < {YEAR_TARGET_S:.0f} s **{'met' if met else 'not met'}**.",
+            "",
+        ]
+    calc = extras.get("calculations")
+    if calc:
+        met = calc["median"] < calculations.TARGET_S
+        lines += [
+            "## Carbon calculations",
+            "",
+            f"`POST /v2/calculations` of {calc['items']} flights (ICAO and DEFRA, by airport "
+            f"code, items and legs expanded) to the SQLite service above, one request at a "
+            f"time, {calc['repeats']} times: round trip median "
+            f"**{calc['median'] * 1000:.1f} ms**, p90 {calc['p90'] * 1000:.1f} ms, max "
+            f"{calc['max'] * 1000:.1f} ms — target well under "
+            f"{calculations.TARGET_S * 1000:.0f} ms **{'met' if met else 'not met'}**.",
             "",
         ]
     for key in ("profile", "profile_postgres"):

@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import load, pgbench, profiling, report, seed, servers, yeardoc
+from bench import calculations, load, pgbench, profiling, report, seed, servers, yeardoc
 
 HERE = Path(__file__).resolve().parent
 SURFACES = ("trades", "strategies")
@@ -243,6 +243,12 @@ def run_phase(
                 seeded["service"].purchase_ids[-1],
             )
             log(f"year of strategy outputs: median {extras['year']['median']:.2f} s")
+        if phase.key == "sqlite":
+            log("carbon calculations: 100-item POST /v2/calculations, one at a time")
+            extras["calculations"] = calculations.time_calculations(
+                started["service"].url, seeded["service"].trade_token
+            )
+            log(f"carbon calculations: median {extras['calculations']['median'] * 1000:.1f} ms")
     finally:
         for server in started.values():
             server.stop()

@@ -25,6 +25,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from models.offsets import documents as offset_pdf
+from models.offsets.calculations import engine as calculations
 from tradepost.connexion_glue.canonical import CanonicalRequest
 from tradepost.connexion_glue.errors import from_exception
 from tradepost.connexion_glue.operations import DecoratedOnceApp
@@ -110,7 +111,9 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
             gc.collect()
             gc.freeze()
         worker = webhooks.start_worker(services.db, settings) if settings.webhooks_worker else None
-        warming = asyncio.create_task(asyncio.to_thread(offset_pdf.warm_up))
+        warming = asyncio.gather(
+            asyncio.to_thread(offset_pdf.warm_up), asyncio.to_thread(calculations.warm_up)
+        )
         try:
             async with looplag.probing(metrics.loop_lag, settings.loop_lag_probe_seconds):
                 yield {"services": services}

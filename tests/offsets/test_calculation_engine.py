@@ -310,3 +310,12 @@ def test_the_error_lists_every_bad_item_up_to_a_bound() -> None:
     assert len(error.fields) == 20
     assert error.fields[-1].field == "items[19].origin"
     assert json.dumps(error.message)  # a plain message
+
+
+def test_the_benchs_hundred_items_are_all_computed() -> None:
+    """``make bench`` times these (bench/calculations.py); a refusal would time the 400."""
+    from bench.calculations import hundred_items
+
+    calculation = calculate(hundred_items())
+    assert len(calculation.items) == 100
+    assert all(item.grams > 0 for item in calculation.items)
