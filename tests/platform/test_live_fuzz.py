@@ -41,21 +41,30 @@ def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
     ).stdout.strip()
 
 
-# Tags, one run each (the offsets surface's webhooks have a tag of their own, so that each
-# stateful phase has one resource's links to chain).
-SURFACES = ("trades", "strategies", "offsets", "webhooks", "service")
+# Tags, one run each (the offsets surface's webhooks and calculations have tags of their
+# own, so that each stateful phase has one resource's links to chain).
+SURFACES = ("trades", "strategies", "offsets", "webhooks", "calculations", "service")
 
 
 def explicit_links(tag: str) -> set[tuple[str, str, str]]:
-    """``(source operation, status, link name)`` of every link the spec declares for a tag."""
+    """``(source operation, status, link name)`` of every link the spec declares for a tag
+    to an operation of the same tag (a run filtered by tag cannot follow the others, such
+    as a calculation's quote to ``createPurchase``; the in-process run reaches those)."""
     spec = yaml.safe_load(SPEC_PATH.read_text())
+    tags = {
+        operation["operationId"]: operation.get("tags", [])
+        for item in spec["paths"].values()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
     return {
         (f"{method.upper()} {path}", status, name)
         for path, item in spec["paths"].items()
         for method, operation in item.items()
         if method != "parameters" and tag in operation.get("tags", [])
         for status, response in operation["responses"].items()
-        for name in resolve(response).get("links", {})
+        for name, link in resolve(response).get("links", {}).items()
+        if tag in tags.get(link.get("operationId"), [])
     }
 
 
