@@ -51,7 +51,10 @@ from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
 from tradepost.workers import webhooks
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+# ``tradepost/openapi.yaml`` is a symbolic link to the repository's ``openapi.yaml`` (the one
+# source of truth); a built wheel or sdist holds the file itself, so an installed service
+# finds its spec wherever it runs. Resolved, the path is the repository's file in a checkout.
+SPEC_PATH = (Path(__file__).resolve().parent / "openapi.yaml").resolve()
 IDEMPOTENCY_KEY_PARAMETER = "#/components/parameters/IdempotencyKey"
 
 logger = logging.getLogger("tradepost")
