@@ -40,6 +40,7 @@ from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError, InternalError
 from tradepost.http.auth import basic_info, bearer_info
 from tradepost.http.context import context_of
+from tradepost.http.document import SpecDocument
 from tradepost.http.idempotency import Idempotency, spec_operations
 from tradepost.http.middleware import BodyLimit, RequestLog
 from tradepost.http.ratelimit import RateLimiter
@@ -159,6 +160,12 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
         BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
     )
     app.add_middleware(CanonicalRequest, MiddlewarePosition.BEFORE_ROUTING, routes=allowed)
+    app.add_middleware(
+        SpecDocument,
+        MiddlewarePosition.BEFORE_SWAGGER,
+        spec=load_spec(),
+        text=SPEC_PATH.read_text(),
+    )
     app.add_middleware(
         Idempotency,
         MiddlewarePosition.BEFORE_CONTEXT,
