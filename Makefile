@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 ## run: the service on the embedded default (SQLite ./tradepost.db) with a fresh token
+##      options: make run PORT=8080 HOST=0.0.0.0 (TRADEPOST_DATABASE_URL picks another database)
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install
 	@$(BIN)/tradepost db upgrade
 	@$(BIN)/tradepost products seed
 	@echo "A token for tenant TEN123, user USR456 (send it as 'Authorization: Bearer <token>'):"
 	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
-	$(BIN)/tradepost serve --host 127.0.0.1 --port 8000
+	@echo "API docs (Swagger UI): http://$(HOST):$(PORT)/docs/   spec: http://$(HOST):$(PORT)/openapi.json"
+	$(BIN)/tradepost serve --host $(HOST) --port $(PORT)
 
 ## browser: Debian's chromium, which the Swagger UI test drives through Playwright
 browser:
