@@ -1,6 +1,9 @@
 """The ``tradepost`` command.
 
-Exit codes: 0 success, 1 the operation failed (e.g. nothing to revoke), 2 bad arguments.
+Exit codes: 0 success, 1 the operation failed (e.g. nothing to revoke, the database
+unreachable), 2 bad arguments (including an unusable database URL or setting), 3 the
+server could not listen, 130 interrupted. Expected failures print one line
+(``tradepost: error: ...``) on stderr, never a traceback.
 ``TRADEPOST_DATABASE_URL`` (or ``--database-url``) selects the database for every command.
 """
 
@@ -20,7 +23,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from models.common.caller import Caller
 from models.common.idempotency import purge_expired
@@ -38,6 +42,62 @@ from tradepost.ops import listener, migrate
 from tradepost.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+# The help of options (and positionals) that say nothing themselves: one meaning per name
+# across commands, so that every option of every command has help text (tests/platform/test_cli.py).
+OPTION_HELP = {
+    "--host": "the address to listen on",
+    "--port": "the TCP port to listen on",
+    "--workers": "uvicorn worker processes, each with its own socket (SO_REUSEPORT)",
+    "--tenant": "the tenant id",
+    "--user": "the user id within the tenant",
+    "--expires-in-hours": "the token expires after this many hours (never, when left out)",
+    "--email": "the customer's login email address",
+    "--retailer": "the retailer id",
+    "--title": "the product's title",
+    "--description": "the product's description",
+    "--certification": "a certification standard, repeatable",
+    "--sdg": "a UN Sustainable Development Goal number, repeatable",
+    "--category": "a category as CODE:Title, repeatable",
+    "--impact-type": "an impact type as CODE:Title, repeatable",
+    "--class": "a class as CODE:Title, repeatable",
+    "--currency": "ISO 4217 currency code, e.g. EUR",
+    "--carbon-unit": "the unit the price is per",
+    "--locale": "the locale of the translation",
+    "revision": "the Alembic revision to upgrade to",
+    "id": "the token's id (`tokens list` shows it)",
+    "product": "the product's id",
+}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and default not in (None, False, "", [], argparse.SUPPRESS)
+            and (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: defaults shown, options without help get ``OPTION_HELP``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if not kwargs.get("help"):
+            name = next((a for a in args if a.startswith("--")), args[0] if args else "")
+            if name in OPTION_HELP:
+                kwargs["help"] = OPTION_HELP[name]
+        return super().add_argument(*args, **kwargs)
 
 
 def _identifier(value: str) -> str:
@@ -468,7 +528,12 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="tradepost",
+        description=__doc__.splitlines()[0],
+        epilog="Exit codes: 0 success, 1 the operation failed, 2 bad arguments, "
+        "3 the server could not listen, 130 interrupted.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -577,11 +642,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, code: int) -> int:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    print(f"tradepost: error: {lines[0] if lines else 'failed'}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.database_url:
         os.environ["TRADEPOST_DATABASE_URL"] = args.database_url
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except ValidationError as exc:  # a TRADEPOST_* setting out of range or malformed
+        problem = exc.errors()[0]
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        return _fail(f"setting TRADEPOST_{name}: {problem['msg']}", 2)
+    except (ArgumentError, NoSuchModuleError) as exc:  # an unusable database URL
+        return _fail(f"database URL: {exc}", 2)
+    except DBAPIError as exc:  # unreachable database, wrong credentials, missing schema
+        return _fail(f"database: {exc.orig or exc}", 1)
+    except OSError as exc:  # a --file that cannot be read, a full disk, ...
+        return _fail(str(exc), 1)
 
 
 if __name__ == "__main__":

@@ -287,3 +287,71 @@ def test_products_manage_the_offset_catalogue(cli: Any, db: Database) -> None:
     assert product.details["categories"] == [{"code": "clean_water", "title": "Clean Water"}]
     assert cli("products", "remove", "product_example2")[0] == 0
     assert cli("products", "remove", "product_example2")[0] == 1
+
+
+# --- the command itself: version, help, one-line errors ----------------------------------
+
+
+def _parsers(parser: Any) -> Any:
+    """The parser and every (sub)command's parser below it."""
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tradepost {version('tradepost')}"
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default() -> None:
+    import argparse
+
+    from tradepost.cli import build_parser
+
+    missing = [
+        f"{parser.prog} {action.option_strings or action.dest}"
+        for parser in _parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert missing == []
+    serve = next(p for p in _parsers(build_parser()) if p.prog == "tradepost serve")
+    serve_help = serve.format_help()
+    assert "(default: 8000)" in serve_help
+    assert "(default: 127.0.0.1)" in serve_help
+
+
+@pytest.mark.parametrize(
+    ("environment", "code", "text"),
+    [
+        # nothing listens on port 1: the connection is refused at once
+        ({"TRADEPOST_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/x"}, 1, "database"),
+        ({"TRADEPOST_DATABASE_URL": "nosuchdriver://x"}, 2, "database URL"),
+        ({"TRADEPOST_POOL_SIZE": "many"}, 2, "TRADEPOST_POOL_SIZE"),
+    ],
+)
+def test_expected_failures_are_one_line_with_the_documented_exit_code(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    code: int,
+    text: str,
+) -> None:
+    monkeypatch.setenv("TRADEPOST_DATABASE_URL", "sqlite:///:memory:")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert main(["tokens", "list"]) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("tradepost: error: ")
+    assert text in captured.err
+    assert len(captured.err.strip().splitlines()) == 1  # no traceback
