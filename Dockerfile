@@ -13,6 +13,10 @@ COPY . .
 RUN docker/build.sh /src /opt/tradepost
 
 FROM python:3.11-slim
+# DejaVu Sans: the PDFs' fallback for scripts the packaged Noto Sans lacks
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /var/lib/tradepost --create-home tradepost
 COPY --from=build /opt/tradepost /opt/tradepost
 COPY docker/entrypoint.sh /usr/local/bin/tradepost-entrypoint

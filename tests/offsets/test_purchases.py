@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import func, update
 from sqlmodel import select
 
@@ -647,6 +649,19 @@ def test_changing_a_document_renders_its_pdf_again(
     with db.read() as session:
         file = session.exec(select(OffsetFile).where(OffsetFile.purchase_id == purchase.id)).one()
     assert b"Grace Hopper" in pdf_text(file.content)
+
+
+def test_a_unicode_name_prints_on_the_pdf(client: Any, db: Database, auth: dict[str, str]) -> None:
+    purchase = make_offset_purchase(db, certificate_document={"full_name": "Łukasz"})
+    client.patch(
+        f"/v2/purchases/{purchase.id}",
+        json={"certificate_document": {"full_name": "Łukasz Żółćkiewicz"}},
+        headers=auth,
+    )
+    [file_id] = client.get(f"/v2/purchases/{purchase.id}", headers=auth).json()["files"]
+    download = client.get(f"/v2/files/{file_id}/content", headers=auth)
+    reader = PdfReader(io.BytesIO(download.content))
+    assert "Issued to: Łukasz Żółćkiewicz" in reader.pages[0].extract_text()
 
 
 # Isolation
