@@ -96,7 +96,9 @@ def test_the_sdist_carries_the_spec_migrations_and_licence(dist: Path) -> None:
 def test_the_installed_package_is_self_contained(prefix: Path, tmp_path: Path) -> None:
     probe = (
         "import pathlib, migrations, tradepost.app as app;"
-        "print(app.SPEC_PATH); print(pathlib.Path(migrations.__file__).parent)"
+        "from models.offsets.documents import unicode_fonts;"
+        "print(app.SPEC_PATH); print(pathlib.Path(migrations.__file__).parent);"
+        "print(unicode_fonts()[0])"
     )
     done = subprocess.run(
         [str(prefix / "bin" / "python"), "-c", probe],
@@ -106,7 +108,8 @@ def test_the_installed_package_is_self_contained(prefix: Path, tmp_path: Path) -
         env=_clean_env(),
         check=True,
     )
-    spec, migrations = (Path(line) for line in done.stdout.split())
+    spec, migrations, font = (Path(line) for line in done.stdout.splitlines())
+    assert font.is_relative_to(prefix)  # the PDF font, from a dependency
     assert spec.is_relative_to(prefix)
     assert not spec.is_symlink()
     assert spec.read_bytes() == SPEC_PATH.read_bytes()  # the file itself, not a copy to maintain
