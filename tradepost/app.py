@@ -163,8 +163,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     app.add_middleware(
         SpecDocument,
         MiddlewarePosition.BEFORE_SWAGGER,
-        spec=load_spec(),
-        text=SPEC_PATH.read_text(),
+        load=lambda: (load_spec(), SPEC_PATH.read_text()),
     )
     app.add_middleware(
         Idempotency,

@@ -5,6 +5,10 @@ before routing.
   parameter. The server would otherwise hand the application U+FFFD in their place (a
   well-formed but different value: on the free-text ``/v2/purchases/{id}``, a lookup).
   Pinned by tests/platform/test_hostile.py (non-UTF-8 escapes per parameter).
+- A path segment with a control character once percent-decoded (``%0A``) is 400, naming
+  the parameter: the router matches no route for it and answered 404, a status the
+  Strategies operations do not document (and the value is invalid for every path
+  parameter's schema). Pinned by tests/platform/test_sharp_edges.py.
 - A fixed path that a template also matches (``/api/v1/trades/negotiations`` against
   ``/api/v1/trades/{tradeId}``) answers 405 for a method it does not define, instead of
   the template's handler taking the word as an id (``AllowedMethods.static_methods``).
@@ -19,6 +23,7 @@ before routing.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -42,10 +47,11 @@ class CanonicalRequest:
                 raise MethodNotAllowed("Method Not Allowed")
             problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
             if problem is not None:
+                what = "is not UTF-8 text" if "UTF-8" in problem.message else problem.message
                 raise InvalidRequest(
-                    f"The {problem.location} parameter {problem.field!r} is not UTF-8 text."
+                    f"The {problem.location} parameter {problem.field!r} {what}."
                     if problem.field
-                    else f"The request {problem.location} is not UTF-8 text.",
+                    else f"The request {problem.location} {what}.",
                     fields=[problem],
                 )
             query = scope.get("query_string", b"")
@@ -66,9 +72,13 @@ class CanonicalRequest:
         if _plain(raw):
             return None
         for index, segment in enumerate(raw.split(b"/")):
-            if not _is_text(unquote_to_bytes(segment)):
+            decoded = unquote_to_bytes(segment)
+            if not _is_text(decoded):
                 name = self.routes.parameter_at(scope["path"], index) or ""
                 return FieldError("path", name, "is not UTF-8 text once percent-decoded")
+            if _CONTROL.search(decoded):
+                name = self.routes.parameter_at(scope["path"], index) or ""
+                return FieldError("path", name, "contains a control character")
         return None
 
 
@@ -90,6 +100,9 @@ def _without_empty_expand(query: bytes) -> bytes:
     return b"&".join(
         p for p in pairs if p not in (b"expand=%5B%5D", b"expand=%5b%5d", b"expand=[]")
     )
+
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 def _plain(data: bytes) -> bool:

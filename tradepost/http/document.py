@@ -5,17 +5,21 @@ Connexion serves its own dereferenced copy (every ``$ref`` inlined: five times t
 and a client generated from it gets a model per inlined use) with ``servers`` replaced by
 the request's root path (Swagger UI then lists no server). This middleware sits before
 Connexion's Swagger UI middleware and answers those two paths itself: the YAML file's
-text, and the same document as JSON; Swagger UI at ``/docs/`` loads it from there.
+text, and the same document as JSON; Swagger UI at ``/docs/`` loads it from there. Both
+are built on the first request for them (an app costs nothing more to build).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+PATHS = {"/openapi.json": "application/json", "/openapi.yaml": "application/yaml"}
 
 
 def _jsonable(value: Any) -> str:
@@ -25,19 +29,24 @@ def _jsonable(value: Any) -> str:
 
 
 class SpecDocument:
-    def __init__(self, app: ASGIApp, *, spec: dict[str, Any], text: str) -> None:
+    def __init__(self, app: ASGIApp, *, load: Callable[[], tuple[dict[str, Any], str]]) -> None:
         self.app = app
-        as_json = json.dumps(spec, ensure_ascii=False, default=_jsonable).encode()
-        self.documents = {
-            "/openapi.json": (as_json, "application/json"),
-            "/openapi.yaml": (text.encode(), "application/yaml"),
-        }
+        self.load = load
+        self.documents: dict[str, bytes] = {}
+
+    def _document(self, path: str) -> bytes:
+        if not self.documents:
+            spec, text = self.load()
+            self.documents = {
+                "/openapi.json": json.dumps(spec, ensure_ascii=False, default=_jsonable).encode(),
+                "/openapi.yaml": text.encode(),
+            }
+        return self.documents[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            document = self.documents.get(scope["path"])
-            if document is not None:
-                body, media_type = document
-                await Response(body, media_type=media_type)(scope, receive, send)
-                return
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path in PATHS and scope["method"] in ("GET", "HEAD"):
+            response = Response(self._document(path), media_type=PATHS[path])
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
