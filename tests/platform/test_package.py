@@ -134,7 +134,8 @@ def _is_self_contained(prefix: Path, tmp_path: Path) -> None:
         "import pathlib, migrations, tradepost.app as app;"
         "from models.offsets.documents import unicode_fonts;"
         "print(app.SPEC_PATH); print(pathlib.Path(migrations.__file__).parent);"
-        "print(unicode_fonts()[0])"
+        "print(unicode_fonts()[0]);"
+        "import models.offsets.data as data; print(pathlib.Path(data.__file__).parent)"
     )
     done = subprocess.run(
         [str(prefix / "bin" / "python"), "-c", probe],
@@ -144,7 +145,10 @@ def _is_self_contained(prefix: Path, tmp_path: Path) -> None:
         env=_clean_env(),
         check=True,
     )
-    spec, migrations, font = (Path(line) for line in done.stdout.splitlines())
+    spec, migrations, font, data = (Path(line) for line in done.stdout.splitlines())
+    assert data.is_relative_to(prefix)
+    shipped = {path.name for path in (ROOT / "models" / "offsets" / "data").glob("*.json")}
+    assert {path.name for path in data.glob("*.json")} == shipped  # the data files too
     assert font.is_relative_to(prefix)  # the PDF font, from a dependency
     assert spec.is_relative_to(prefix)
     assert not spec.is_symlink()
