@@ -294,11 +294,15 @@ def update_purchase(
         _set_reference(session, caller, purchase, patch["external_reference"])
     purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
     session.add(purchase)
+    taken = _reference_taken(purchase)  # built now: a failed flush expires ``purchase``
     try:
-        with session.begin_nested():
-            guarded_flush(session)
+        # One UPDATE for the whole patch. No SAVEPOINT: a unique violation ends the
+        # request, so the transaction is rolled back anyway (``begin_nested`` flushed the
+        # UPDATE before its SAVEPOINT, so the violation aborted the transaction on
+        # PostgreSQL and the error path then read an expired attribute: a 500).
+        guarded_flush(session)
     except IntegrityError:  # a concurrent update took the external_reference first
-        raise _reference_taken(purchase) from None
+        raise taken from None
     if changed_documents:
         _render_files(session, purchase)
         webhooks.emit_documents(session, purchase, files_of(session, purchase), changed_documents)
@@ -321,7 +325,8 @@ def _set_reference(
     session: Session, caller: Caller, purchase: OffsetPurchase, reference: str | None
 ) -> None:
     if reference is not None and reference != purchase.external_reference:
-        taken = _by_reference(session, caller, reference)
+        with session.no_autoflush:  # the patch's other changes go in the one UPDATE later
+            taken = _by_reference(session, caller, reference)
         if taken is not None:
             raise _reference_taken(purchase)
     purchase.external_reference = reference

@@ -904,3 +904,23 @@ def test_a_voided_purchase_reads_as_voided_with_frozen_documents(
     )
     assert_error(frozen, 409, "documents_frozen")
     assert_error(client.post("/v2/purchases/void-1/cancel", headers=auth), 409, "not_cancellable")
+
+
+def test_one_patch_of_documents_metadata_and_reference_is_one_version(
+    client: Any, db: Database, auth: dict[str, str]
+) -> None:
+    """Looking up whether the new external_reference is taken must not flush the patch's
+    other changes early: that was a second UPDATE, and a second version, per request."""
+    purchase = make_offset_purchase(db, external_reference="first")
+    response = client.patch(
+        f"/v2/purchases/{purchase.id}",
+        json={
+            "external_reference": "second",
+            "metadata": {"a": "b"},
+            "confirmation_document": {"full_name": "Ada"},
+        },
+        headers=auth,
+    )
+    assert response.status_code == 200
+    assert response.headers["etag"] == f'"{purchase.id}-v2"'
+    assert load_offset_purchase(db, purchase.id).version == 2

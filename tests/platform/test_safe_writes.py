@@ -793,3 +793,57 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
             f"{CLIENTS} clients x {ATTEMPTS} attempts = {len(outcomes)} writes, "
             f"{len(applied)} x 200, {len(refused)} x 412, {len(lost)} lost updates"
         )
+
+
+@pytest.mark.slow
+def test_concurrent_patches_taking_one_external_reference_answer_one_200_and_409s(
+    live: Live, figures: Figures
+) -> None:
+    """Issue 26, medium 4: each client renames its own purchase to the same new
+    ``external_reference`` at once. Exactly one wins per round; every other answer is the
+    documented 409 ``external_reference_taken``, never a 500 (on PostgreSQL the losing
+    UPDATE used to be flushed before its SAVEPOINT, and the error path then read an
+    expired attribute of the aborted transaction)."""
+    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+        quote = client.get("/v2/pricing", params={"carbon_quantity": 1}).json()
+        ids = [
+            client.post("/v2/purchases", json={"pricing": quote["id"]}).json()["id"]
+            for _ in range(CLIENTS)
+        ]
+    rounds = 4
+    next_round = threading.Barrier(CLIENTS)
+
+    def rename(i: int, client: httpx.Client) -> list[tuple[int, int, Any]]:
+        outcomes = []
+        for attempt in range(rounds):
+            next_round.wait()  # a round's name is asked for by everyone at once
+            response = client.patch(
+                f"/v2/purchases/{ids[i]}",
+                json={"external_reference": f"shared-{attempt}", "metadata": {"by": str(i)}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            outcomes.append((attempt, response.status_code, response.json()))
+        return outcomes
+
+    answers = in_parallel(rename, live)
+    outcomes = [o for client in answers for o in client]
+    assert sorted({status for _a, status, _b in outcomes}) == [200, 409], outcomes
+    for attempt in range(rounds):
+        won = [body for a, status, body in outcomes if a == attempt and status == 200]
+        lost = [body for a, status, body in outcomes if a == attempt and status == 409]
+        assert (len(won), len(lost)) == (1, CLIENTS - 1)
+        assert {body[0]["code"] for body in lost} == {"external_reference_taken"}
+    # A purchase holds the last name it won; a refused PATCH changed nothing at all.
+    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+        for i, purchase_id in enumerate(ids):
+            stored = client.get(f"/v2/purchases/{purchase_id}").json()
+            wins = [a for a, status, _b in answers[i] if status == 200]
+            expected = (f"shared-{wins[-1]}", {"by": str(i)}) if wins else (None, {})
+            assert (stored["external_reference"], stored["metadata"]) == expected
+    with figures():
+        print(
+            f"\nexternal_reference race [{live.backend}, {len(live.urls)} server process(es)]: "
+            f"{CLIENTS} clients x {rounds} rounds, "
+            f"{sum(s == 200 for _a, s, _b in outcomes)} x 200, "
+            f"{sum(s == 409 for _a, s, _b in outcomes)} x 409, 0 x 500"
+        )
