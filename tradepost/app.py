@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
         operations=spec_operations(spec["paths"], IDEMPOTENCY_KEY_PARAMETER),
         operation_ids=resolver.spec_operation_ids,
         lifetime=timedelta(hours=settings.idempotency_key_hours),
+        lease=timedelta(seconds=settings.idempotency_lease_seconds),
     )
     app.add_middleware(
         RequestLog,

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "Idempotency-Key (expired keys are purged opportunistically and by "
         "`tradepost idempotency purge`).",
     )
+    idempotency_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="How long an unfinished create holds its Idempotency-Key: a retry "
+        "meanwhile gets 409 with Retry-After; after it, a claim left by a process that died "
+        "is taken over (a create still running then cannot complete: it runs at most once).",
+    )
     loop_lag_probe_seconds: float = Field(
         default=0.05,
         ge=0,

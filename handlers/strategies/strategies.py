@@ -19,6 +19,7 @@ from tradepost.errors import ApiError, InternalError
 from tradepost.http.request import (
     body,
     caller,
+    create,
     if_match,
     json_response,
     read_response,
@@ -100,24 +101,31 @@ async def list_strategies(
 
 @failing_as(SUBMIT_FAILED)
 async def submit_strategy_purchase(username: str, retailer_id: str) -> Any:
+    def submitted(purchase: StrategyPurchase) -> Any:
+        return json_response(
+            {
+                "id": purchase.id,
+                "status": purchase.status,
+                "created_at": purchase.created_at,
+                "rows_uploaded": purchase.rows_uploaded,
+                "error": purchase.error,
+                "message": (
+                    f"CustomerPurchase created successfully with ID: {purchase.id} "
+                    f"for user: {username} and retailer: {retailer_id}"
+                ),
+            },
+            201,
+            headers={"ETag": purchase.etag},
+        )
+
     rows = body()["purchase"]
-    purchase = await services().db.run_write(
-        strategies.submit_purchase, caller(), username, rows, retailer_id=retailer_id
-    )
-    return json_response(
-        {
-            "id": purchase.id,
-            "status": purchase.status,
-            "created_at": purchase.created_at,
-            "rows_uploaded": purchase.rows_uploaded,
-            "error": purchase.error,
-            "message": (
-                f"CustomerPurchase created successfully with ID: {purchase.id} "
-                f"for user: {username} and retailer: {retailer_id}"
-            ),
-        },
-        201,
-        headers={"ETag": purchase.etag},
+    return await create(
+        strategies.submit_purchase,
+        submitted,
+        caller(),
+        username,
+        rows,
+        retailer_id=retailer_id,
     )
 
 

@@ -14,6 +14,7 @@ from models.trades.trades import TradeRow
 from tradepost.http.request import (
     body,
     caller,
+    create,
     header,
     if_match,
     json_response,
@@ -63,11 +64,14 @@ def _changed(message: str, row: TradeRow, **extra: Any) -> Any:
     return json_response(payload, headers={"ETag": trades.etag_of(row)})
 
 
-async def create_trade() -> Any:
-    row = await services().db.run_write(trades.create_trade, _caller(), _values(body()))
+def _created(row: TradeRow) -> Any:
     headers = {"Location": f"/api/v1/trades/{row['id']}", "ETag": trades.etag_of(row)}
     payload = {"message": "Trade created successfully.", **trade_json(row)}
     return json_response(payload, 201, headers=headers)
+
+
+async def create_trade() -> Any:
+    return await create(trades.create_trade, _created, _caller(), _values(body()))
 
 
 async def get_trade(trade_id: str) -> Any:

@@ -7,17 +7,25 @@ Its life:
 - ``claim`` inserts the row in state ``in_flight`` and commits it before the work starts.
   The unique constraint on (scope, key) lets exactly one request win, on SQLite and on
   PostgreSQL alike, across processes. A loser gets the existing row back instead.
-- ``complete`` stores the response (status, the headers worth replaying, the body).
+  An in-flight claim is a lease (``expires_at`` = claim time + the lease, 30 s by
+  default): a claim left by a process that was killed is taken over after it.
+- ``complete`` stores the response (status, the headers worth replaying, the body) in
+  the create's own transaction, so a create that committed always has its response
+  stored; it refuses (``ClaimLost``) when the lease ran out and another request took
+  the key, which rolls that create back: a create runs at most once per key.
 - ``release`` deletes the claim when the request fails (4xx or 5xx): nothing is stored.
-- Rows expire (``expires_at``, 24 h by default) and are purged by ``purge_expired``
-  (opportunistically by the service and by ``tradepost idempotency purge``).
+- Completed rows expire (``expires_at``, 24 h by default) and are purged by
+  ``purge_expired`` (opportunistically by the service and by ``tradepost idempotency
+  purge``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, String, Text, UniqueConstraint, delete
+from sqlalchemy import BigInteger, Column, Integer, String, Text, UniqueConstraint, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -55,17 +63,39 @@ def scope_of(principal: Principal) -> str:
     return f"{principal.tenant_id}/token:{principal.token_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A key this request holds: the row ``claim`` inserted, nobody else's. The row is
+    named by ``pk`` and ``created_at`` together: SQLite may give a row inserted after a
+    deleted one the same ``pk``, never the same claim time (a lease is at least 1 s)."""
+
+    principal: Principal
+    key: str
+    fingerprint: str
+    pk: int
+    created_at: datetime
+
+
+class ClaimLost(Exception):
+    """The claim's lease ran out and another request holds the key now."""
+
+
 def claim(
-    session: Session, *, principal: Principal, key: str, fingerprint: str, lifetime: timedelta
-) -> IdempotencyKey | None:
-    """Insert an in-flight claim; None when it was inserted, else the row that holds the key.
+    session: Session, *, principal: Principal, key: str, fingerprint: str, lease: timedelta
+) -> Claim | IdempotencyKey:
+    """Insert an in-flight claim: the ``Claim`` when it was inserted, else the row that
+    holds the key.
 
     Call it on a session of its own and commit right away (the claim must be visible to
-    every other process before the work starts). An expired holder is replaced.
+    every other process before the work starts). The claim is leased: it expires after
+    ``lease`` unless ``complete`` stored a response, so a claim left by a process that
+    died is taken over by a retry after that bound. A taken-over claim cannot complete
+    (``complete`` checks it is still the claim's own row), so the create runs at most
+    once. An expired holder is replaced.
     """
     scope = scope_of(principal)
     now = utcnow()
-    for _attempt in range(2):
+    for _attempt in range(3):
         row = IdempotencyKey(
             tenant_id=principal.tenant_id,
             scope=scope,
@@ -73,7 +103,7 @@ def claim(
             fingerprint=fingerprint,
             state=IN_FLIGHT,
             created_at=now,
-            expires_at=now + lifetime,
+            expires_at=now + lease,
         )
         try:
             with session.begin_nested():
@@ -85,9 +115,18 @@ def claim(
                 continue
             if holder.expires_at > now:
                 return holder
-            session.exec(delete(IdempotencyKey).where(IdempotencyKey.pk == holder.pk))  # type: ignore[arg-type]
+            # Expired, or a dead request's lease ran out. Only if it still is: a request
+            # completing it meanwhile moved ``expires_at`` (PostgreSQL re-checks the
+            # condition on the row it waited for), and then it is replayed instead.
+            session.exec(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.pk == holder.pk,  # type: ignore[arg-type]
+                    IdempotencyKey.expires_at <= now,  # type: ignore[arg-type]
+                )
+            )
             continue
-        return None
+        assert row.pk is not None
+        return Claim(principal, key, fingerprint, row.pk, now)
     raise RuntimeError("idempotency key claim kept racing")  # pragma: no cover
 
 
@@ -100,28 +139,59 @@ def find(session: Session, *, scope: str, key: str) -> IdempotencyKey | None:
 
 def complete(
     session: Session,
+    claim: Claim,
     *,
-    principal: Principal,
-    key: str,
     status_code: int,
     headers_json: str,
     body: str,
+    lifetime: timedelta,
 ) -> None:
-    row = find(session, scope=scope_of(principal), key=key)
-    if row is None:  # pragma: no cover (only purge could remove an in-flight claim)
+    """Store the response under the claim, in the caller's transaction: the create's own,
+    so the object and its response commit together or not at all. ``ClaimLost`` when the
+    claim's lease ran out and another request holds the key (the caller rolls back)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "state": COMPLETED,
+        "status_code": status_code,
+        "response_headers": headers_json,
+        "response_body": body,
+        "expires_at": now + lifetime,
+    }
+    updated = session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.pk == claim.pk,  # type: ignore[arg-type]
+            IdempotencyKey.created_at == claim.created_at,  # type: ignore[arg-type]
+            IdempotencyKey.state == IN_FLIGHT,  # type: ignore[arg-type]
+        )
+        .values(**values)
+    )
+    if updated.rowcount == 1:  # type: ignore[attr-defined]
         return
-    row.state = COMPLETED
-    row.status_code = status_code
-    row.response_headers = headers_json
-    row.response_body = body
-    session.add(row)
+    # The claim is gone: purged after its lease, or taken over. Store the response
+    # anew unless another request holds the key (the unique constraint decides).
+    session.add(
+        IdempotencyKey(
+            tenant_id=claim.principal.tenant_id,
+            scope=scope_of(claim.principal),
+            key=claim.key,
+            fingerprint=claim.fingerprint,
+            created_at=now,
+            **values,
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ClaimLost(claim.key) from None
 
 
-def release(session: Session, *, principal: Principal, key: str) -> None:
+def release(session: Session, claim: Claim) -> None:
+    """Give the claim up (the request failed): only its own row, only while in flight."""
     session.exec(
         delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope_of(principal),  # type: ignore[arg-type]
-            IdempotencyKey.key == key,  # type: ignore[arg-type]
+            IdempotencyKey.pk == claim.pk,  # type: ignore[arg-type]
+            IdempotencyKey.created_at == claim.created_at,  # type: ignore[arg-type]
             IdempotencyKey.state == IN_FLIGHT,  # type: ignore[arg-type]
         )
     )

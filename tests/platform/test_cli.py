@@ -222,7 +222,7 @@ def test_idempotency_purge_deletes_expired_keys(cli: Any, db: Database) -> None:
             principal=Principal(1, "TEN123", "USR456", None),
             key="old",
             fingerprint="f",
-            lifetime=timedelta(seconds=-1),
+            lease=timedelta(seconds=-1),
         )
     code, out, _ = cli("idempotency", "purge")
     assert (code, out.strip()) == (0, "purged 1 expired idempotency keys")

@@ -31,7 +31,7 @@ from models.common.tokens import mint_token
 from models.strategies import retailers
 from models.strategies.purchases import StrategyPurchase
 from models.trades.trades import Trade, total_for
-from tests.conftest import Figures
+from tests.conftest import Figures, truncate_all
 from tests.servers import Server, running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
@@ -359,3 +359,102 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(
     assert sorted(results.values()) == [200] * len(requests)
     assert code == 0
     assert "Application shutdown complete" in log
+
+
+@pytest.mark.postgres
+def test_sigkill_during_a_keyed_create_leaves_the_key_retryable(
+    pg_database: str, tmp_path: Path, figures: Figures
+) -> None:
+    """Issue 26, medium 5: a server killed in the middle of a create with an
+    ``Idempotency-Key`` left the key answering 409 for 24 hours without ``Retry-After``,
+    even when the trade was committed: the client could neither retry nor learn its id.
+
+    The kill is placed deterministically: the create is held (its trade insert waits for a
+    table lock the test holds) until its claim is committed, then the claim row is locked
+    too, and the server is killed while it waits to store its response. A retry on a new
+    server gets 409 with ``Retry-After`` for at most the lease (10 s here), then exactly
+    one trade exists and the retry's 201 names it."""
+    import psycopg
+
+    truncate_all(pg_database)
+    token = mint(pg_database, "TEN123", "USR456")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "tenantId": "TEN123",
+        "userId": "USR456",
+        "countryCode": "US",
+        "Idempotency-Key": "killed-create-1",
+    }
+    body = {"productId": "p1", "quantity": 10, "indicativeUnitPrice": 5, "productUnitType": "Units"}
+    libpq = pg_database.replace("postgresql+psycopg://", "postgresql://")
+    lease = {"TRADEPOST_IDEMPOTENCY_LEASE_SECONDS": "10"}
+
+    def poll(query: str, *params: Any) -> None:
+        deadline = time.monotonic() + 30
+        with psycopg.connect(libpq, autocommit=True) as watcher:
+            while watcher.execute(query, params).fetchone()[0] == 0:  # type: ignore[index]
+                activity = watcher.execute(
+                    "SELECT state, wait_event_type, left(query, 80) FROM pg_stat_activity"
+                    " WHERE datname = current_database()"
+                ).fetchall()
+                assert time.monotonic() < deadline, (query, activity)
+                time.sleep(0.05)
+
+    with (
+        psycopg.connect(libpq) as table_lock,
+        psycopg.connect(libpq) as row_lock,
+        running_server(pg_database, tmp_path, env=lease) as server,
+    ):
+        table_lock.execute("LOCK TABLE trades IN EXCLUSIVE MODE")
+        answered: list[Any] = []
+
+        def send() -> None:
+            try:
+                answered.append(
+                    httpx.post(
+                        f"{server.url}/api/v1/trades", json=body, headers=headers, timeout=60
+                    )
+                )
+            except httpx.TransportError as exc:
+                answered.append(exc)
+
+        first = threading.Thread(target=send)
+        first.start()
+        poll("SELECT count(*) FROM idempotency_keys WHERE key = %s", "killed-create-1")
+        row_lock.execute(
+            "SELECT pk FROM idempotency_keys WHERE key = %s FOR UPDATE", ("killed-create-1",)
+        )
+        table_lock.commit()  # the create goes on, up to storing its response
+        poll(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query ILIKE 'UPDATE idempotency_keys%%'"
+        )
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(10)
+        row_lock.rollback()
+        first.join(30)
+    assert isinstance(answered[0], httpx.TransportError)  # the client got no answer
+
+    retry_afters: list[str | None] = []
+    with running_server(pg_database, tmp_path, env=lease) as restarted:
+        deadline = time.monotonic() + 30
+        while True:
+            retry = httpx.post(f"{restarted.url}/api/v1/trades", json=body, headers=headers)
+            if retry.status_code != 409:
+                break
+            assert retry.json()["code"] == "idempotency_key_in_use"
+            retry_afters.append(retry.headers.get("retry-after"))
+            assert time.monotonic() < deadline, "the key stayed in flight"
+            time.sleep(0.2)
+    db = Database(create_db_engine(Settings(database_url=pg_database)))
+    with db.read() as session:
+        stored = session.exec(select(Trade)).all()
+    db.dispose()
+    assert retry.status_code == 201
+    assert [trade.id for trade in stored] == [retry.json()["tradeId"]]
+    assert all(value == "1" for value in retry_afters)
+    with figures():
+        print(
+            f"\nSIGKILL during a keyed create [postgresql]: {len(retry_afters)} x 409 with "
+            f"Retry-After before the 10 s lease ran out, then 201; {len(stored)} trade stored"
+        )

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlmodel import select
+from sqlmodel import delete, select
 from starlette.datastructures import Headers
 
 from models.common import idempotency
 from models.common.history import ChangeEntry
-from models.common.tokens import find_token, hash_token, mint_token
+from models.common.tokens import Principal, find_token, hash_token, mint_token
+from models.common.types import utcnow
 from models.offsets.catalogue import seed_examples
 from models.strategies import retailers
 from models.strategies.purchases import StrategyPurchase
@@ -42,6 +43,7 @@ from tests.strategies.test_strategies import error_of, get_url, update_url
 from tests.trades.test_trades import assert_trade_error, trade_headers
 from tradepost.db import Database, create_db_engine
 from tradepost.http.idempotency import fingerprint
+from tradepost.http.request import create
 from tradepost.ops import migrate
 from tradepost.settings import Settings
 
@@ -54,7 +56,15 @@ NEW_TRADE = {
 SUBMISSION = {"purchase": [{"datetime": "2025-01-15 00:00", "purchase": 12.5}]}
 OUTPUTS = {"outputs": {"result": "ok"}}
 DAY = timedelta(hours=24)
+LEASE = timedelta(seconds=30)
 TAG = re.compile(r'^"[^"]+-v(\d+)"$')
+
+
+def principal_of(db: Database, token: str) -> Principal:
+    with db.read() as session:
+        row = find_token(session, hash_token(token))
+        assert row is not None
+        return row.principal()
 
 
 @pytest.fixture
@@ -301,22 +311,113 @@ class TestIdempotentCreates:
     def test_a_key_in_flight_is_409_until_it_completes(
         self, client: Any, db: Database, headers: dict[str, str], token: str
     ) -> None:
-        with db.read() as session:
-            row = find_token(session, hash_token(token))
-            assert row is not None
-            caller = row.principal()
+        caller = principal_of(db, token)
         print_ = fingerprint("POST", "/api/v1/trades", Headers(headers), NEW_TRADE)
         with db.write() as session:  # as if the first request were still running
-            idempotency.claim(
-                session, principal=caller, key="order-1", fingerprint=print_, lifetime=DAY
+            claim = idempotency.claim(
+                session, principal=caller, key="order-1", fingerprint=print_, lease=LEASE
             )
+        assert isinstance(claim, idempotency.Claim)
         keyed = {**headers, "Idempotency-Key": "order-1"}
         busy = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
         assert_trade_error(busy, 409, "idempotency_key_in_use")
+        assert busy.headers["retry-after"] == "1"
         assert trade_count(db) == 0
         with db.write() as session:  # the first request fails: its claim is released
-            idempotency.release(session, principal=caller, key="order-1")
+            idempotency.release(session, claim)
         assert client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed).status_code == 201
+
+    def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(
+        self,
+        client: Any,
+        db: Database,
+        headers: dict[str, str],
+        token: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Issue 26, medium 5: a process killed before its create committed left its
+        claim in flight. Retries get 409 with Retry-After for the lease, not 24 h."""
+        caller = principal_of(db, token)
+        print_ = fingerprint("POST", "/api/v1/trades", Headers(headers), NEW_TRADE)
+        claimed_at = utcnow() - LEASE - timedelta(seconds=1)  # the lease just ran out
+        with monkeypatch.context() as patch, db.write() as session:
+            patch.setattr(idempotency, "utcnow", lambda: claimed_at)
+            idempotency.claim(
+                session, principal=caller, key="order-1", fingerprint=print_, lease=LEASE
+            )
+        keyed = {**headers, "Idempotency-Key": "order-1"}
+        taken_over = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+        assert taken_over.status_code == 201
+        assert "idempotent-replayed" not in taken_over.headers
+        replayed = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.json()["tradeId"] == taken_over.json()["tradeId"]
+        assert trade_count(db) == 1
+
+    def test_a_create_that_committed_is_replayed_though_its_process_died_before_answering(
+        self, client: Any, db: Database, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The response is stored in the create's own transaction: once the trade is
+        committed, nothing more from the process is needed for a retry to learn its id
+        (here the process "dies" after the commit: no answer, no clean-up)."""
+        from handlers.trades import trades as handler
+        from tradepost.http import idempotency as middleware
+
+        committed: list[Any] = []
+
+        async def dies_after_commit(*args: Any, **kwargs: Any) -> Any:
+            committed.append(await create(*args, **kwargs))
+            raise RuntimeError("killed")  # nothing after the commit runs
+
+        async def no_clean_up(*_args: Any) -> None:
+            return None
+
+        keyed = {**headers, "Idempotency-Key": "order-1"}
+        with monkeypatch.context() as patch:
+            patch.setattr(handler, "create", dies_after_commit)
+            patch.setattr(middleware, "_release", no_clean_up)
+            lost = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+        assert lost.status_code == 500  # the answer never reached the client
+        assert trade_count(db) == 1
+        retry = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+        assert retry.status_code == 201
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.content == committed[0].body
+        assert trade_count(db) == 1
+
+    def test_a_create_whose_key_was_taken_over_is_rolled_back(
+        self,
+        client: Any,
+        db: Database,
+        headers: dict[str, str],
+        token: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A create still running after its lease, whose key a retry took over, cannot
+        commit: the key creates exactly once."""
+        from handlers.trades import trades as handler
+
+        caller = principal_of(db, token)
+        print_ = fingerprint("POST", "/api/v1/trades", Headers(headers), NEW_TRADE)
+
+        def retry_took_over(session: Any, *args: Any) -> Any:
+            # As if the lease had run out and a retry had claimed the key meanwhile (in
+            # this transaction, which the refusal rolls back with the rest).
+            session.exec(delete(idempotency.IdempotencyKey))
+            retry = idempotency.claim(
+                session, principal=caller, key="order-1", fingerprint=print_, lease=LEASE
+            )
+            assert isinstance(retry, idempotency.Claim)
+            return real_create(session, *args)
+
+        real_create = handler.trades.create_trade
+        keyed = {**headers, "Idempotency-Key": "order-1"}
+        with monkeypatch.context() as patch:
+            patch.setattr(handler.trades, "create_trade", retry_took_over)
+            slow = client.post("/api/v1/trades", json=NEW_TRADE, headers=keyed)
+        assert_trade_error(slow, 409, "idempotency_key_in_use")
+        assert slow.headers["retry-after"] == "1"
+        assert trade_count(db) == 0
 
     def test_keys_belong_to_the_caller(
         self, client: Any, db: Database, make_token: TokenFactory

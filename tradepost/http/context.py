@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from models.common.caller import Caller
+    from models.common.idempotency import Claim
     from tradepost.http.services import Services
 
 _KEY = "tradepost"
@@ -49,6 +50,13 @@ class RequestContext:
 
     body: Any = None
     """The JSON body, parsed and validated against the spec (``JSONBodyValidator``)."""
+
+    idempotency: Claim | None = None
+    """The ``Idempotency-Key`` this create holds (``Idempotency``); its response is stored
+    with it in the create's own transaction (``tradepost.http.request.create``)."""
+
+    idempotency_stored: bool = False
+    """Set once that response is stored (the middleware then stores nothing itself)."""
 
     def take_body(self) -> Any:
         """The body, released from the context so it is freed with the handler's frame."""

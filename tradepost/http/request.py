@@ -10,18 +10,25 @@ is a factory), so what is read on every request goes through the ASGI scope inst
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from connexion import request
 from connexion.context import scope
+from sqlmodel import Session
 from starlette.datastructures import URL, Headers
 from starlette.responses import Response
 
 from models.common.caller import Caller
 from tradepost import jsonio
 from tradepost.conditional import Precondition, matches_weakly, precondition
+from tradepost.http import idempotency
 from tradepost.http.context import RequestContext, context_of
 from tradepost.http.services import Services
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _context() -> RequestContext:
@@ -95,3 +102,24 @@ def json_response(
     return Response(
         jsonio.dumps(payload), status_code=status, headers=headers, media_type="application/json"
     )
+
+
+async def create(
+    work: Callable[Concatenate[Session, P], T],
+    respond: Callable[[T], Response],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Response:
+    """A create: ``work(session, *args, **kwargs)`` and its answer ``respond(result)``, in
+    one write transaction. With an ``Idempotency-Key`` the answer is stored under the key
+    in that same transaction (``tradepost.http.idempotency``): the object and the response
+    a retry replays commit together, whenever the process dies."""
+    ctx = _context()
+    lifetime = timedelta(hours=ctx.services.settings.idempotency_key_hours)
+
+    def work_and_answer(session: Session) -> Response:
+        answer = respond(work(session, *args, **kwargs))
+        idempotency.store(session, ctx, answer, lifetime)
+        return answer
+
+    return await ctx.services.db.run_write(work_and_answer)
