@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
+from tradepost.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
 from tradepost.http.request import json_response, services
 from tradepost.ops import migrate
 
@@ -17,28 +18,30 @@ async def healthz() -> Any:
 
 
 async def readyz() -> Any:
+    """Ready when the database answers, takes writes, and is at the expected migration."""
     expected = migrate.head()
+    db = services().db
     try:
-        current = await services().db.run_read(migrate.current_in)
-    except SQLAlchemyError:
-        return json_response(
-            {
-                "status": "unavailable",
-                "database": "unreachable",
-                "migration": None,
-                "expectedMigration": expected,
-            },
-            503,
-        )
-    ready = current == expected
+        current = await db.run_read(migrate.current_in)
+        writable = await db.writable()
+    except (ServiceUnavailable, SQLAlchemyError):
+        return _readiness("unreachable", None, expected)
+    if not writable:
+        return _readiness("read-only", current, expected)
+    return _readiness("ok", current, expected)
+
+
+def _readiness(database: str, current: str | None, expected: str | None) -> Response:
+    ready = database == "ok" and current == expected
     return json_response(
         {
             "status": "ok" if ready else "unavailable",
-            "database": "ok",
+            "database": database,
             "migration": current,
             "expectedMigration": expected,
         },
         200 if ready else 503,
+        headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

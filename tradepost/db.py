@@ -42,12 +42,13 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlmodel import Session
 
+from tradepost.errors import READ_ONLY, ServiceUnavailable, database_unavailable
 from tradepost.settings import Settings
 
 _WRITE = "tradepost_write"
@@ -179,17 +180,41 @@ class Database:
 
     async def run_read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``work(session, *args, **kwargs)`` in a read session, off the loop's thread
-        or on non-blocking I/O."""
-        if self._async_engine is not None:
-            return await self._on_loop(False, work, args, kwargs)
-        return await _off_loop(self._readers, self._transaction, self.read, work, args, kwargs)
+        or on non-blocking I/O. A database that is unreachable raises ``ServiceUnavailable``
+        (503 with ``Retry-After``), as does a read-only one for ``run_write``."""
+        with _unavailable_as_503():
+            if self._async_engine is not None:
+                return await self._on_loop(False, work, args, kwargs)
+            return await _off_loop(self._readers, self._transaction, self.read, work, args, kwargs)
 
     async def run_write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``work(session, *args, **kwargs)`` in one write transaction: committed if it
         returns, rolled back if it raises."""
-        if self._async_engine is not None:
-            return await self._on_loop(True, work, args, kwargs)
-        return await _off_loop(self._writers, self._transaction, self.write, work, args, kwargs)
+        with _unavailable_as_503():
+            if self._async_engine is not None:
+                return await self._on_loop(True, work, args, kwargs)
+            return await _off_loop(self._writers, self._transaction, self.write, work, args, kwargs)
+
+    async def writable(self) -> bool:
+        """Whether a write would be accepted now, found cheaply: PostgreSQL says whether
+        new transactions are read-only (``default_transaction_read_only``, a hot standby);
+        SQLite takes its write lock and makes a write it rolls back (file permissions, a
+        read-only mount, ``query_only``). Raises ``ServiceUnavailable`` when unreachable."""
+        try:
+            if self._async_engine is not None:
+                return await self.run_read(_postgres_writable)
+            with _unavailable_as_503():
+                await _off_loop(self._writers, self._sqlite_write_probe)
+        except ServiceUnavailable as exc:
+            if exc.error_code == READ_ONLY:
+                return False
+            raise
+        return True
+
+    def _sqlite_write_probe(self) -> None:
+        with self._write_engine.connect() as connection:  # BEGIN IMMEDIATE: the write lock
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            connection.rollback()
 
     async def _on_loop(
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -266,6 +291,23 @@ _completed: contextvars.ContextVar[int] = contextvars.ContextVar("tradepost_comp
 
 def _count_statement(*_args: Any) -> None:
     _completed.set(_completed.get() + 1)
+
+
+@contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        unavailable = database_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def _postgres_writable(session: Session) -> bool:
+    return (
+        session.execute(text("SELECT current_setting('transaction_read_only')")).scalar() == "off"
+    )
 
 
 def _retryable(exc: DBAPIError) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from tradepost.db import Database, create_db_engine, normalize_url
+from tradepost.errors import ServiceUnavailable
 from tradepost.settings import Settings
 
 pytestmark = pytest.mark.postgres
@@ -66,8 +67,9 @@ def test_a_transaction_that_began_is_not_run_again(pg_database: str) -> None:
         session.execute(text("SELECT 1"))
 
     async def scenario() -> None:
-        with pytest.raises(DBAPIError):
+        with pytest.raises(ServiceUnavailable) as lost:  # 503 with Retry-After
             await db.run_write(write_then_lose_the_connection)
+        assert isinstance(lost.value.__cause__, DBAPIError)
 
     run(db, scenario)
     assert len(calls) == 1
@@ -111,7 +113,8 @@ def test_sslmode_in_the_url_is_honoured_by_the_serving_driver(pg_database: str) 
     )
 
     async def scenario() -> None:
-        with pytest.raises(OperationalError):
+        with pytest.raises(ServiceUnavailable) as refused:  # 503 with Retry-After
             await db.run_read(backend_pid)
+        assert isinstance(refused.value.__cause__, OperationalError)
 
     run(db, scenario)
