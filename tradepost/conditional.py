@@ -80,6 +80,14 @@ class Precondition:
 
     if_match: str | None = None
 
+    @property
+    def names_a_version(self) -> bool:
+        """Whether ``If-Match`` names specific tags (not ``*``, not absent): a write that
+        finds the version moved since its read is then a 412, not a retry."""
+        if self.if_match is None:
+            return False
+        return not any(tag.value == ANY for tag in parse_tags(self.if_match) or [])
+
     def check(self, current: str) -> None:
         """412 unless the resource whose tag is ``current`` satisfies ``If-Match``."""
         if self.if_match is not None and not matches_strongly(self.if_match, current):

@@ -148,6 +148,9 @@ class Database:
         if self.is_postgresql:
             size = engine.pool.size()  # type: ignore[attr-defined]
             self._async_engine = _asyncpg_engine(engine.url, size)
+            self._autocommit_engine = self._async_engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
             event.listen(self._async_engine.sync_engine, "after_cursor_execute", _count_statement)
         else:
             self._writers = ThreadPoolExecutor(1, "tradepost-db-write")
@@ -195,6 +198,16 @@ class Database:
                 return await self._on_loop(True, work, args, kwargs)
             return await _off_loop(self._writers, self._transaction, self.write, work, args, kwargs)
 
+    async def run_statements(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work`` whose every write is one statement that stands alone (it checks what
+        it relies on, such as a version, in its own WHERE): on PostgreSQL it runs in
+        autocommit mode, with no BEGIN and no COMMIT round trip (each statement commits
+        itself, durably, as a transaction would); on SQLite it is ``run_write``."""
+        if self._async_engine is None:
+            return await self.run_write(work, *args, **kwargs)
+        with _unavailable_as_503():
+            return await self._on_loop(None, work, args, kwargs)
+
     async def writable(self) -> bool:
         """Whether a write would be accepted now, found cheaply: PostgreSQL says whether
         new transactions are read-only (``default_transaction_read_only``, a hot standby);
@@ -217,7 +230,11 @@ class Database:
             connection.rollback()
 
     async def _on_loop(
-        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        write: bool | None,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> T:
         try:
             return await self._attempt_on_loop(write, work, args, kwargs)
@@ -227,12 +244,19 @@ class Database:
         return await self._attempt_on_loop(write, work, args, kwargs)
 
     async def _attempt_on_loop(
-        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        write: bool | None,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> T:
+        """``write`` True: one transaction; False: a read; None: autocommit."""
         assert self._async_engine is not None
         _completed.set(0)
         session = AsyncSession(
-            self._async_engine, expire_on_commit=False, sync_session_class=Session
+            self._async_engine if write is not None else self._autocommit_engine,
+            expire_on_commit=False,
+            sync_session_class=Session,
         )
         try:
             async with session, session.begin() if write else contextlib.nullcontext():

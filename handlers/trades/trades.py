@@ -172,7 +172,7 @@ async def list_trade_negotiations(
 
 
 async def update_trade(trade_id: str) -> Any:
-    row = await services().db.run_write(
+    row = await services().db.run_statements(
         trades.update_trade,
         _caller(),
         trade_id,

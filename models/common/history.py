@@ -64,26 +64,49 @@ def record_change(
     A plain INSERT on the session's connection: an entry is never read back or changed
     in the transaction that writes it, so the ORM's unit of work would only add cost.
     """
-    principal = caller.principal
     session.connection().execute(
         _INSERT_ENTRY,
-        {
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "tenant_id": tenant_id,
-            "version": version,
-            "action": "create" if before is None else "update",
-            "changed_at": utcnow(),
-            "actor_tenant_id": principal.tenant_id,
-            "actor_user_id": principal.user_id,
-            "actor_token_id": principal.token_id or None,
-            "request_id": caller.request_id or None,
-            "before_json": None if before is None else jsonio.dumps(before).decode(),
-            "after_json": jsonio.dumps(after).decode(),
-        },
+        entry_values(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            tenant_id=tenant_id,
+            version=version,
+            caller=caller,
+            before=before,
+            after=after,
+        ),
     )
 
 
+def entry_values(
+    *,
+    resource_type: str,
+    resource_id: str,
+    tenant_id: str,
+    version: int,
+    caller: Caller,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> dict[str, Any]:
+    """The columns of one entry (for a statement that inserts it along with the change)."""
+    principal = caller.principal
+    return {
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "tenant_id": tenant_id,
+        "version": version,
+        "action": "create" if before is None else "update",
+        "changed_at": utcnow(),
+        "actor_tenant_id": principal.tenant_id,
+        "actor_user_id": principal.user_id,
+        "actor_token_id": principal.token_id or None,
+        "request_id": caller.request_id or None,
+        "before_json": None if before is None else jsonio.dumps(before).decode(),
+        "after_json": jsonio.dumps(after).decode(),
+    }
+
+
+ENTRIES = ChangeEntry.__table__  # type: ignore[attr-defined]
 _INSERT_ENTRY = insert(ChangeEntry.__table__)  # type: ignore[attr-defined]
 
 

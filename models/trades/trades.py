@@ -20,6 +20,7 @@ Rules (also written in openapi.yaml):
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from sqlalchemy import (
 from sqlmodel import Field, Session, SQLModel
 
 from models.common.caller import Caller
-from models.common.history import ChangeEntry, history_page, record_change
+from models.common.history import ENTRIES, ChangeEntry, entry_values, history_page, record_change
 from models.common.types import ExactDecimal, UTCDateTime, utcnow
 from models.trades import lifecycle
 from models.trades.units import canonical
@@ -265,6 +266,7 @@ def get_trade(session: Session, caller: Caller, trade_id: str) -> TradeRow:
 
 
 _SELECT = select(_TABLE).where(*_IN_TENANT)
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
 
 
 def _scope(tenant_id: str, trade_id: str) -> dict[str, str]:
@@ -290,26 +292,40 @@ def _write(
     precondition: Precondition,
     columns: tuple[str, ...] | None = None,
 ) -> TradeRow:
-    """Three statements on the session's connection, no ORM unit of work in between.
+    """Read, check, write: optimistic, so that it needs no lock and no transaction.
 
-    The row is read (locked on PostgreSQL; SQLite's write transaction is already
-    exclusive) and checked: tenancy (404), ownership (403), ``If-Match`` (412), then
+    The row is read and checked: tenancy (404), ownership (403), ``If-Match`` (412), then
     ``changes`` (the lifecycle's 409). It is then changed by ``UPDATE ... WHERE pk = :pk
-    AND version = :v`` that bumps the version, and the history entry is inserted.
-    ``columns`` are the columns the UPDATE sets (default: those ``changes`` returned):
-    a fixed set per operation, so its statement is compiled once.
+    AND version = :v`` that bumps the version, with its history entry: on PostgreSQL in
+    the same statement (the INSERT selects from the UPDATE's RETURNING), which commits
+    both or neither by itself, so the PATCH takes two round trips in autocommit mode
+    (``Database.run_statements``); on SQLite the write transaction is exclusive and the
+    entry is a second statement. If the version moved since the read, a request with a
+    specific ``If-Match`` tag is 412; one without runs again from the read (last write
+    wins, but never from a stale read: nothing is lost). ``columns`` are the columns the
+    UPDATE sets (default: those ``changes`` returned): a fixed set per operation, so its
+    statement is compiled once.
     """
     connection = session.connection()
-    found = connection.execute(_SELECT_FOR_UPDATE, _scope(caller.tenant_id, trade_id))
-    row = found.mappings().first()
-    if row is None:
-        raise _not_found(trade_id)
-    current: dict[str, Any] = dict(row)
-    if caller.is_user_token and current["user_id"] != caller.user_id:
-        raise Forbidden("The user does not have permission to update the trade.")
-    precondition.check(etag(current["id"], current["version"]))
-    values = changes(current)
-    return _apply(session, caller, current, values, columns or tuple(values))
+    for _attempt in range(_ATTEMPTS):
+        found = connection.execute(_SELECT, _scope(caller.tenant_id, trade_id))
+        row = found.mappings().first()
+        if row is None:
+            raise _not_found(trade_id)
+        current: dict[str, Any] = dict(row)
+        if caller.is_user_token and current["user_id"] != caller.user_id:
+            raise Forbidden("The user does not have permission to update the trade.")
+        precondition.check(etag(current["id"], current["version"]))
+        values = dict(changes(current))
+        updated = _apply(session, caller, current, values, columns or tuple(values))
+        if updated is not None:
+            return updated
+        if precondition.names_a_version:
+            raise stale()
+    raise stale()  # pragma: no cover (the row kept changing under every attempt)
+
+
+_ATTEMPTS = 20
 
 
 def _apply(
@@ -318,19 +334,61 @@ def _apply(
     current: dict[str, Any],
     values: dict[str, Any],
     columns: tuple[str, ...],
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The guarded update and its history entry; None when the version moved."""
     values["updated_at"] = utcnow()
     values["version"] = current["version"] + 1
     updated = {**current, **values}
     guard = {"guard_pk": current["pk"], "guard_version": current["version"]}
     written = {name: updated[name] for name in (*columns, "updated_at", "version")}
-    if session.connection().execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
-        raise stale()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        entry = entry_values(
+            resource_type=RESOURCE,
+            resource_id=updated["id"],
+            tenant_id=updated["tenant_id"],
+            version=updated["version"],
+            caller=caller,
+            before=history_snapshot(current),
+            after=history_snapshot(updated),
+        )
+        statement = _update_with_entry(tuple(written))
+        params = {
+            **{f"set_{name}": value for name, value in written.items()},
+            **{f"entry_{name}": value for name, value in entry.items()},
+            **guard,
+        }
+        # RETURNING, not the row count, says whether it happened: drivers disagree on
+        # the row count of an INSERT whose WITH holds an UPDATE ... RETURNING.
+        inserted = connection.execute(statement, params).first()
+        return updated if inserted is not None else None
+    if connection.execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
+        return None
     _record(session, caller, updated, history_snapshot(current))
     return updated
 
 
-_SELECT_FOR_UPDATE = select(_TABLE).where(*_IN_TENANT).with_for_update()
+@functools.cache
+def _update_with_entry(columns: tuple[str, ...]) -> Any:
+    """``WITH updated AS (UPDATE ... RETURNING pk) INSERT INTO change_entries SELECT ...
+    FROM updated RETURNING version``: one statement, one round trip, inserting the entry
+    only if the row was updated (a returned row says it was)."""
+    changed = (
+        update(_TABLE)
+        .where(_TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version"))
+        .values({name: bindparam(f"set_{name}", type_=_TABLE.c[name].type) for name in columns})
+        .returning(_TABLE.c.pk)
+        .cte("updated")
+    )
+    names = [column.name for column in ENTRIES.columns if column.name != "pk"]
+    entry = select(
+        *(bindparam(f"entry_{name}", type_=ENTRIES.c[name].type) for name in names)
+    ).select_from(changed)
+    return insert(ENTRIES).from_select(names, entry).returning(ENTRIES.c.version)
+
+
+_SELECT = select(_TABLE).where(*_IN_TENANT)
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
 _GUARDED_UPDATE = update(_TABLE).where(
     _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
 )
@@ -457,7 +515,10 @@ def accept_trade(session: Session, caller: Caller, trade_id: str) -> tuple[Trade
     if not lifecycle.accepts(current["status"]):
         return current, False
     values = {"status": lifecycle.Status.ACCEPTED.value}
-    return _apply(session, caller, current, values, ("status",)), True
+    updated = _apply(session, caller, current, values, ("status",))
+    if updated is None:  # pragma: no cover (the row is locked since the read)
+        raise stale()
+    return updated, True
 
 
 def trade_history(

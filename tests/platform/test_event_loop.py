@@ -252,6 +252,7 @@ def on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(Database, "run_read", run_read)
     monkeypatch.setattr(Database, "run_write", run_write)
+    monkeypatch.setattr(Database, "run_statements", run_write)
 
 
 def test_database_work_never_blocks_the_loop(

@@ -565,7 +565,15 @@ class TestTradeHistory:
         def broken(*_args: Any, **_kwargs: Any) -> Any:
             raise RuntimeError("history unavailable")
 
+        real_entry = models.trades.trades.entry_values
+
+        def refused_by_the_database(**kwargs: Any) -> dict[str, Any]:
+            # PostgreSQL inserts the entry in the UPDATE's own statement: make the
+            # database itself refuse the entry (NOT NULL), after the row was updated.
+            return {**real_entry(**kwargs), "action": None}
+
         monkeypatch.setattr(models.trades.trades, "record_change", broken)
+        monkeypatch.setattr(models.trades.trades, "entry_values", refused_by_the_database)
         response = client.patch(f"/api/v1/trades/{trade.id}", json={"quantity": 7}, headers=headers)
         assert response.status_code == 500
         stored = load_trade(db, trade.id)
