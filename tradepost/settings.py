@@ -124,6 +124,15 @@ class Settings(BaseSettings):
         le=64,
         description="Deliveries in flight per webhook, across all processes.",
     )
+    webhooks_per_tenant: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Deliveries in flight per tenant (all its webhooks) in one process. "
+        "Fairness bound: while fewer than concurrency / per_tenant tenants fill their share, "
+        "every other tenant's due event is claimed within the poll interval; beyond that, "
+        "a tenant with nothing in flight takes the next slot that frees (within the timeout).",
+    )
     webhooks_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="One delivery attempt's whole time limit."
     )

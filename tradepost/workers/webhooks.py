@@ -21,17 +21,26 @@ Guarantees: an event is never lost (its row is written with the change and delet
 with its webhook; a killed worker's leases expire and the rows are claimed again), and a
 delivery whose 2xx has been recorded is never sent again. Between a receiver's 2xx and
 that record (a few milliseconds, or a crash) a delivery may be repeated: receivers
-de-duplicate on ``data.id`` / ``Squake-Event-Id``. A slow receiver holds at most
-``per_endpoint`` of the ``concurrency`` slots, each for at most ``timeout_seconds``.
+de-duplicate on ``data.id`` / ``Squake-Event-Id``.
+
+Fairness: a slow receiver holds at most ``per_endpoint`` of the ``concurrency`` slots,
+each for at most ``timeout_seconds``, and one tenant (all its webhooks together) at most
+``per_tenant`` of a process's slots. Claims go round robin over tenants, the tenant
+holding the fewest slots first (``models.offsets.outbox.claim_due``). The bound that gives:
+while fewer than ``concurrency / per_tenant`` tenants (4 by default) fill their share,
+another tenant's due event is claimed within ``poll_seconds``; beyond that, a tenant with
+nothing in flight gets the next slot that frees, within ``timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +76,7 @@ def headers_for(claim: Claim, sent_at: datetime) -> dict[str, str]:
 class Policy:
     concurrency: int
     per_endpoint: int
+    per_tenant: int
     timeout: float
     lease: timedelta
     poll: float
@@ -80,6 +90,7 @@ class Policy:
         return cls(
             concurrency=settings.webhooks_concurrency,
             per_endpoint=settings.webhooks_per_endpoint,
+            per_tenant=settings.webhooks_per_tenant,
             timeout=settings.webhooks_timeout_seconds,
             lease=timedelta(seconds=settings.webhooks_lease_seconds),
             poll=settings.webhooks_poll_seconds,
@@ -106,6 +117,7 @@ class Worker:
         self.until_idle = until_idle  # return once nothing is due or in flight (CLI, tests)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._held: Counter[str] = Counter()  # deliveries in flight here, per tenant
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failed = 0
@@ -131,15 +143,22 @@ class Worker:
             while not self._stopping.is_set():
                 claimed = await self._claim()
                 for claim in claimed:
+                    self._held[claim.tenant_id] += 1
                     task = asyncio.create_task(self._deliver(client, claim))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
+                    task.add_done_callback(functools.partial(self._release, claim.tenant_id))
                 if not claimed and not self._in_flight and self.until_idle:
                     break
                 if not claimed or len(self._in_flight) >= self.policy.concurrency:
                     await self._pause()
             if self._in_flight:
                 await asyncio.wait(self._in_flight)
+
+    def _release(self, tenant_id: str, _task: asyncio.Task[None]) -> None:
+        self._held[tenant_id] -= 1
+        if self._held[tenant_id] <= 0:
+            del self._held[tenant_id]
 
     async def _claim(self) -> list[Claim]:
         free = self.policy.concurrency - len(self._in_flight)
@@ -155,6 +174,8 @@ class Worker:
                 limit=free,
                 per_endpoint=self.policy.per_endpoint,
                 lease=self.policy.lease,
+                per_tenant=self.policy.per_tenant,
+                held=dict(self._held),
             )
         except Exception:  # the database is away: try again after a pause
             logger.exception("claiming webhook deliveries failed")
