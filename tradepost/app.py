@@ -45,7 +45,7 @@ from tradepost.http.middleware import BodyLimit, RequestLog
 from tradepost.http.ratelimit import RateLimiter
 from tradepost.http.services import Services
 from tradepost.http.tokens import TokenVerifier
-from tradepost.ops import looplag, migrate
+from tradepost.ops import looplag, migrate, supervision
 from tradepost.ops.metrics import Metrics
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
@@ -94,6 +94,7 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
 
 def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     settings = settings or Settings()
+    supervision.exit_with_supervisor()  # a worker of `serve --workers N`: not an orphan
     logging.getLogger("connexion.operations.openapi3").addFilter(_quiet_shared_media_types)
     spec = _shared_spec()
     allowed = AllowedMethods(spec["paths"])

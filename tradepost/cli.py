@@ -34,7 +34,7 @@ from models.strategies.customers import create_customer, list_customers
 from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError
-from tradepost.ops import listener, migrate
+from tradepost.ops import listener, migrate, supervision
 from tradepost.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -91,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tradepost-metrics-")
         )
     signal.signal(signal.SIGTERM, _terminated)
+    if args.workers > 1:
+        supervision.mark_supervisor()  # each worker stops when this process dies
     options: dict[str, Any] = {
         "factory": True,
         "host": args.host,
