@@ -41,7 +41,7 @@ from tradepost.errors import ApiError, InternalError
 from tradepost.http.auth import basic_info, bearer_info
 from tradepost.http.context import context_of
 from tradepost.http.idempotency import Idempotency, spec_operations
-from tradepost.http.middleware import BodyLimit, RequestLog
+from tradepost.http.middleware import BodyLimit, RequestLog, anonymous_operations
 from tradepost.http.ratelimit import RateLimiter
 from tradepost.http.services import Services
 from tradepost.http.tokens import TokenVerifier
@@ -154,7 +154,11 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     for exc_class in (ApiError, ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, render_error)
     app.add_middleware(
-        BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
+        BodyLimit,
+        MiddlewarePosition.BEFORE_ROUTING,
+        max_bytes=settings.max_body_bytes,
+        anonymous=anonymous_operations(spec["paths"]),
+        max_anonymous_bytes=settings.max_anonymous_body_bytes,
     )
     app.add_middleware(CanonicalRequest, MiddlewarePosition.BEFORE_ROUTING, routes=allowed)
     app.add_middleware(

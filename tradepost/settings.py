@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Larger request bodies get 413; a year of strategy outputs is ~48 MB.",
     )
+    max_anonymous_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="The body limit of operations taken without a credential (the "
+        "Strategies login): refused with 413 before the body is read or parsed.",
+    )
     offset_quote_days: float = Field(
         default=14.0,
         gt=0,
