@@ -682,6 +682,17 @@ class TestAcceptLink:
         }
         assert load_trade(db, trade.id).status == "Accepted"
 
+    def test_a_head_request_changes_nothing(self, client: Any, db: Database) -> None:
+        """Issue 26 (11): HEAD ran the GET's handler and accepted the trade."""
+        trade = make_trade(db, buyer_id="BUY321")
+        before = snapshot(db)
+        response = client.head(accept_url(trade.id))
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET"
+        assert snapshot(db) == before
+        assert load_trade(db, trade.id).status == "DRAFT"
+        assert client.get(accept_url(trade.id)).status_code == 200
+
     def test_a_second_call_answers_the_same_and_changes_nothing(
         self, client: Any, db: Database, headers: dict[str, str]
     ) -> None:
