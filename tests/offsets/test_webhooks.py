@@ -11,6 +11,7 @@ id processes every event exactly once.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import itertools
 import json
 import os
@@ -46,6 +47,7 @@ from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate
 from tradepost.settings import Settings
 from tradepost.surfaces import OFFSETS
+from tradepost.workers import egress
 from tradepost.workers.webhooks import signature
 
 # --- a receiver -------------------------------------------------------------------------
@@ -273,7 +275,23 @@ REFUSED_TARGETS = [
     "https://224.0.0.1/hooks",
     "http://[::1/hooks",  # schema-valid, but no URL
     "http://example.com:99999/hooks",
+    # issue 26 (13): IPv6 forms that lead to loopback, and port 0
+    "http://[::127.0.0.1]/hooks",  # IPv4-compatible
+    "http://[64:ff9b::7f00:1]/hooks",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/hooks",  # local-use NAT64
+    "http://[2002:7f00:1::]/hooks",  # 6to4 of 127.0.0.1
+    "http://[2002:a00:1::1]/hooks",  # 6to4 of 10.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",  # Teredo
+    "http://93.184.215.14:0/hooks",  # port 0 (a public address)
 ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::808:808", "2002:808:808::1", "2606:4700:4700::1111", "8.8.8.8"],
+)
+def test_public_addresses_and_ipv6_forms_of_them_are_allowed(address: str) -> None:
+    assert egress.is_public(ipaddress.ip_address(address))
 
 
 @pytest.mark.parametrize("url", REFUSED_TARGETS)
