@@ -460,6 +460,64 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks_failed(args: argparse.Namespace) -> int:
+    from models.offsets import outbox
+
+    with _database(args) as db, db.read() as session:
+        rows = outbox.failed_deliveries(session, tenant_id=args.tenant)
+        print("id\tevent\twebhook\ttenant\tkind\tattempts\tcreated\tlast_status\tlast_error")
+        for row in rows:
+            print(
+                "\t".join(
+                    str(value)
+                    for value in (
+                        row.pk,
+                        row.event_id,
+                        row.webhook_id,
+                        row.tenant_id,
+                        row.kind,
+                        row.attempts,
+                        _when(row.created_at),
+                        "-" if row.last_status is None else row.last_status,
+                        row.last_error or "-",
+                    )
+                )
+            )
+    return 0
+
+
+def cmd_webhooks_resend(args: argparse.Namespace) -> int:
+    from models.common.types import utcnow
+    from models.offsets import outbox
+
+    if bool(args.ids) == args.all:
+        print("give delivery ids or --all", file=sys.stderr)
+        return 2
+    if args.tenant and not args.all:
+        print("--tenant goes with --all", file=sys.stderr)
+        return 2
+    with _database(args) as db, db.write() as session:
+        queued = outbox.resend(session, now=utcnow(), pks=args.ids or None, tenant_id=args.tenant)
+    print(f"queued {queued} for delivery")
+    return 0 if queued or args.all else 1
+
+
+def cmd_webhooks_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from models.common.types import utcnow
+    from models.offsets import outbox
+
+    days = Settings().webhooks_retention_days
+    if days <= 0:
+        print("TRADEPOST_WEBHOOKS_RETENTION_DAYS is 0: nothing is purged")
+        return 0
+    with _database(args) as db, db.write() as session:
+        purged = outbox.purge(session, before=utcnow() - timedelta(days=days))
+    print(f"purged {purged}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepost", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="overrides TRADEPOST_DATABASE_URL")
@@ -566,6 +624,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--until-idle", action="store_true", help="exit once nothing is due or in flight"
     )
     deliver.set_defaults(func=cmd_webhooks_deliver)
+    failed = hooks.add_parser("failed", help="list given-up deliveries")
+    failed.add_argument("--tenant", type=_identifier)
+    failed.set_defaults(func=cmd_webhooks_failed)
+    resend = hooks.add_parser(
+        "resend", help="send given-up deliveries again (same event, fresh attempts)"
+    )
+    resend.add_argument("ids", nargs="*", type=_positive, help="delivery ids (webhooks failed)")
+    resend.add_argument("--all", action="store_true", help="every given-up delivery")
+    resend.add_argument("--tenant", type=_identifier, help="with --all: only this tenant's")
+    resend.set_defaults(func=cmd_webhooks_resend)
+    hooks.add_parser(
+        "purge", help="delete delivered and given-up rows past TRADEPOST_WEBHOOKS_RETENTION_DAYS"
+    ).set_defaults(func=cmd_webhooks_purge)
     return parser
 
 

@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     webhooks_max_attempts: int = Field(
         default=12, ge=1, le=100, description="Attempts before a delivery is given up."
     )
+    webhooks_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Delivered and given-up outbox rows are deleted this long after delivery "
+        "(given up: after the event); 0 keeps them. The worker purges hourly, "
+        "`tradepost webhooks purge` at once.",
+    )
 
     @property
     def is_sqlite(self) -> bool:

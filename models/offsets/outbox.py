@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import Session, col, func, select
 
 from models.offsets.webhooks import DELIVERED, FAILED, PENDING, Webhook, WebhookDelivery
@@ -252,3 +252,58 @@ def delivery_counts(session: Session) -> Counter[str]:
         select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)
     ).all()
     return Counter({state: count for state, count in rows})
+
+
+# Retention and re-sending (the worker and the CLI)
+
+
+def purge(session: Session, *, before: datetime) -> int:
+    """Delete delivered rows delivered before ``before`` and given-up rows written before
+    it; pending rows are never purged. The number deleted."""
+    result = session.execute(
+        delete(WebhookDelivery).where(
+            or_(
+                and_(
+                    col(WebhookDelivery.state) == DELIVERED,
+                    col(WebhookDelivery.delivered_at) < before,
+                ),
+                and_(
+                    col(WebhookDelivery.state) == FAILED,
+                    col(WebhookDelivery.created_at) < before,
+                ),
+            )
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def failed_deliveries(
+    session: Session, *, tenant_id: str | None = None, limit: int = 1000
+) -> list[WebhookDelivery]:
+    """Given-up deliveries, oldest first."""
+    query = select(WebhookDelivery).where(WebhookDelivery.state == FAILED)
+    if tenant_id is not None:
+        query = query.where(WebhookDelivery.tenant_id == tenant_id)
+    return list(session.exec(query.order_by(col(WebhookDelivery.pk)).limit(limit)))
+
+
+def resend(
+    session: Session,
+    *,
+    now: datetime,
+    pks: list[int] | None = None,
+    tenant_id: str | None = None,
+) -> int:
+    """Given-up deliveries (those of ``pks``, or all, or all of ``tenant_id``) due again
+    now, with a fresh count of attempts; the same event id and body. The number queued."""
+    query = update(WebhookDelivery).where(col(WebhookDelivery.state) == FAILED)
+    if pks is not None:
+        query = query.where(col(WebhookDelivery.pk).in_(pks))
+    if tenant_id is not None:
+        query = query.where(col(WebhookDelivery.tenant_id) == tenant_id)
+    result = session.execute(
+        query.values(
+            state=PENDING, attempts=0, next_attempt_at=now, lease_token=None, lease_until=None
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ from sqlmodel import select
 from models.common.caller import Caller
 from models.common.tokens import mint_token
 from models.common.types import utcnow
-from models.offsets import webhooks
+from models.offsets import outbox, webhooks
 from models.offsets.catalogue import seed_examples
 from models.offsets.outbox import claim_due
 from models.offsets.webhooks import Webhook, WebhookDelivery
@@ -48,7 +48,7 @@ from tradepost.ops import migrate
 from tradepost.settings import Settings
 from tradepost.surfaces import OFFSETS
 from tradepost.workers import egress
-from tradepost.workers.webhooks import signature
+from tradepost.workers.webhooks import signature, timestamped_signature
 
 # --- a receiver -------------------------------------------------------------------------
 
@@ -471,6 +471,11 @@ def test_events_are_delivered_signed_with_the_documented_body(
         for arrival, data in zip(hooks.arrivals, bodies, strict=True):
             expected = signature(key_of[data["kind"]], arrival.body)
             assert arrival.headers["squake-signature"] == expected
+            # The timestamped one beside it (issue 26, 14): t is the send time, signed.
+            t = int(arrival.headers["tradepost-signature"].split(",")[0].removeprefix("t="))
+            assert abs(t - arrival.at) < 5
+            stamped = timestamped_signature(key_of[data["kind"]], arrival.body, t)
+            assert arrival.headers["tradepost-signature"] == stamped
 
         time.sleep(0.3)  # the record of the last delivery
         listed = webhooks_of(server, auth)
@@ -796,3 +801,68 @@ def test_a_tenant_with_slow_receivers_on_every_webhook_does_not_delay_another_te
                 f"slots; another tenant's {fast_events} events arrived "
                 f"{min(waits) * 1000:.0f}-{max(waits) * 1000:.0f} ms after the change"
             )
+
+
+# --- retention, re-sending, the timestamped signature (issue 26, Low 14) ---------------------
+
+
+def outbox_rows(db: Database, tenant: str, events: int) -> list[int]:
+    """``events`` order events of ``tenant``'s one webhook; their delivery ids."""
+    migrate.upgrade(db.write_engine)
+    with db.write() as session:
+        order = {"kind": "order", "endpoint_url": DOCS_ENDPOINT}
+        webhooks.create_webhook(session, Caller.for_tenant(tenant), order)
+    for n in range(events):
+        make_offset_purchase(db, tenant, external_reference=f"{tenant}-{n}")
+    with db.read() as session:
+        rows = session.exec(select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant))
+        return sorted(row.pk for row in rows if row.pk is not None)
+
+
+def set_rows(db: Database, pks: list[int], **values: Any) -> None:
+    with db.write() as session:
+        session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.pk.in_(pks)).values(**values)  # type: ignore[union-attr]
+        )
+
+
+def test_delivered_and_given_up_rows_are_purged_after_the_retention(db: Database) -> None:
+    now = utcnow()
+    old, recent, failed_old, failed_new, pending_old = outbox_rows(db, "CLIENT1", 5)
+    set_rows(db, [old], state="delivered", delivered_at=now - timedelta(days=40))
+    set_rows(db, [recent], state="delivered", delivered_at=now - timedelta(days=1))
+    set_rows(db, [failed_old], state="failed", created_at=now - timedelta(days=40))
+    set_rows(db, [failed_new], state="failed", created_at=now - timedelta(days=1))
+    set_rows(db, [pending_old], created_at=now - timedelta(days=400))
+    with db.write() as session:
+        assert outbox.purge(session, before=now - timedelta(days=30)) == 2
+    assert [r.pk for r in deliveries(db)] == [recent, failed_new, pending_old]
+
+
+def test_given_up_deliveries_are_listed_and_sent_again(db: Database) -> None:
+    mine = outbox_rows(db, "CLIENT1", 2)
+    theirs = outbox_rows(db, "CLIENT2", 1)
+    set_rows(db, mine + theirs, state="failed", attempts=12, last_error="HTTP 503")
+    with db.read() as session:
+        assert [r.pk for r in outbox.failed_deliveries(session, tenant_id="CLIENT1")] == mine
+    with db.write() as session:
+        assert outbox.resend(session, now=utcnow(), pks=[mine[0]]) == 1
+    with db.write() as session:
+        assert outbox.resend(session, now=utcnow(), tenant_id="CLIENT2") == 1
+    rows = {r.pk: r for r in deliveries(db)}
+    assert (rows[mine[0]].state, rows[mine[0]].attempts) == ("pending", 0)
+    assert rows[mine[1]].state == "failed"
+    assert rows[theirs[0]].state == "pending"
+    with db.write() as session:  # due now: the worker claims it with a fresh attempt count
+        [claim] = claim_due(
+            session, now=utcnow(), limit=1, per_endpoint=4, lease=timedelta(seconds=60)
+        )
+    assert claim.attempt == 1
+
+
+def test_the_timestamped_signature_signs_the_time_with_the_body() -> None:
+    body = b'{"data": {"id": "evt_1"}}'
+    header = timestamped_signature("key", body, 1700000000)
+    expected = hmac.new(b"key", b"1700000000." + body, "sha256").hexdigest()
+    assert header == f"t=1700000000,v1={expected}"
+    assert timestamped_signature("key", body, 1700000001) != header  # a replay shows

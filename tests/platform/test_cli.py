@@ -287,3 +287,23 @@ def test_products_manage_the_offset_catalogue(cli: Any, db: Database) -> None:
     assert product.details["categories"] == [{"code": "clean_water", "title": "Clean Water"}]
     assert cli("products", "remove", "product_example2")[0] == 0
     assert cli("products", "remove", "product_example2")[0] == 1
+
+
+def test_webhooks_failed_resend_and_purge(cli: Any, db: Database) -> None:
+    """Issue 26 (14): given-up deliveries can be listed and sent again; retention."""
+    from tests.offsets.test_webhooks import outbox_rows, set_rows
+
+    first, second = outbox_rows(db, "CLIENT1", 2)
+    set_rows(db, [first, second], state="failed", attempts=12, last_error="HTTP 503")
+    code, out, _ = cli("webhooks", "failed", "--tenant", "CLIENT1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("id\tevent\twebhook\ttenant")
+    assert [line.split("\t")[0] for line in lines[1:]] == [str(first), str(second)]
+    assert lines[1].split("\t")[-1] == "HTTP 503"
+    assert cli("webhooks", "resend", str(first)) == (0, "queued 1 for delivery\n", "")
+    assert cli("webhooks", "resend", str(first))[0] == 1  # no longer given up
+    assert cli("webhooks", "resend")[0] == 2
+    assert cli("webhooks", "resend", "--all", "--tenant", "CLIENT1")[1] == "queued 1 for delivery\n"
+    assert cli("webhooks", "failed")[1].count("\n") == 1  # the header alone
+    assert cli("webhooks", "purge") == (0, "purged 0\n", "")
