@@ -80,6 +80,7 @@ def _terminated(signum: int, _frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tradepost.ops import protocols
     from tradepost.ops.logs import uvicorn_log_config
 
     settings = Settings()
@@ -106,6 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # default; on a loaded host a fresh worker's imports take longer, and it is killed
         # in a loop.
         "timeout_worker_healthcheck": 30,
+        # Closes a connection whose request headers are not complete within
+        # TRADEPOST_HEADER_TIMEOUT_SECONDS; TCP_NODELAY on every connection.
+        "http": protocols.protocol_class(),
     }
     if args.workers > 1 and listener.supported():
         return _serve_workers(uvicorn.Config("tradepost.app:create_app", **options))

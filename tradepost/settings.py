@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Larger request bodies get 413; a year of strategy outputs is ~48 MB.",
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a request's line and headers this long "
+        "after it opened (or after the request's first byte) is closed.",
+    )
     max_anonymous_body_bytes: int = Field(
         default=64 * 1024,
         gt=0,
