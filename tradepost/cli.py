@@ -151,7 +151,19 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return 0 if current == head else 1
 
 
+MAX_TOKEN_HOURS = 24 * 365 * 100
+
+
 def cmd_tokens_create(args: argparse.Namespace) -> int:
+    hours = args.expires_in_hours
+    if hours is not None and not (0 < hours <= MAX_TOKEN_HOURS):  # NaN fails too
+        # 0 used to mint a token that never expires: leave the option out for that.
+        print(
+            f"--expires-in-hours must be more than 0 and at most {MAX_TOKEN_HOURS} "
+            "(leave it out for a token without expiry)",
+            file=sys.stderr,
+        )
+        return 2
     with _database(args) as db:
         expires = (
             utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None

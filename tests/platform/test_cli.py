@@ -307,3 +307,15 @@ def test_webhooks_failed_resend_and_purge(cli: Any, db: Database) -> None:
     assert cli("webhooks", "resend", "--all", "--tenant", "CLIENT1")[1] == "queued 1 for delivery\n"
     assert cli("webhooks", "failed")[1].count("\n") == 1  # the header alone
     assert cli("webhooks", "purge") == (0, "purged 0\n", "")
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "0.0", "nan", "inf", "1e300"])
+def test_tokens_create_refuses_an_expiry_that_is_not_in_the_future(
+    cli: Any, db: Database, hours: str
+) -> None:
+    """Issue 26 (16): ``--expires-in-hours 0`` minted a token that never expires."""
+    code, out, err = cli("tokens", "create", "--tenant", "TEN123", "--expires-in-hours", hours)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "--expires-in-hours" in err
+    assert cli("tokens", "list")[1].count("\n") == 1  # the header alone: nothing minted
