@@ -4,8 +4,9 @@ Incoming bodies are parsed once, by the body validator, with rules a lenient par
 would skip: UTF-8 only, no duplicate keys, no lone surrogates, no ``NaN``/``Infinity``
 literals, numbers of at most 100 digits. Integers beyond 64 bits become ``Decimal``
 (still exact, and writable). Where the spec marks a number ``format: decimal`` fractions
-are parsed as ``Decimal`` too (magnitudes 1e-400..1e100), so money never passes through
-binary floating point.
+are parsed as ``Decimal`` too (at most 100 digits before and after the point written
+out: ``1e-400`` is refused, naming the field), so money never passes through binary
+floating point.
 
 Other fractions are parsed as floats, so an overflowing literal such as ``1e999`` becomes
 infinity. Schema bounds refuse it wherever a number is bounded; code that stores
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Context, Decimal
 from typing import Any
 
@@ -44,7 +46,12 @@ MAX_NUMBER_LENGTH = 100
 
 
 class JSONError(ValueError):
-    """The bytes are not JSON this service accepts."""
+    """The bytes are not JSON this service accepts; ``path`` names the value at fault
+    (keys and list indexes from the top) when there is one."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -68,13 +75,21 @@ def _integer(text: str) -> int | Decimal:
     return Decimal(text)
 
 
-def _finite_decimal(text: str) -> Decimal:
+def _decimal(text: str) -> Decimal:
     if len(text) > MAX_NUMBER_LENGTH:
         raise JSONError(f"number {text[:20]}... is too long")
-    value = Decimal(text)
-    if not -400 <= value.adjusted() <= MAX_NUMBER_LENGTH:  # floats reach 1e-324
-        raise JSONError(f"number {text} out of range")
-    return value
+    return Decimal(text)
+
+
+def _decimal_in_range(value: Decimal) -> bool:
+    """At most ``MAX_NUMBER_LENGTH`` digits before the point and after it, written out:
+    ``1e-400`` is 402 digits long in plain notation (which is how it is answered)."""
+    exponent = value.as_tuple().exponent
+    return (
+        value.adjusted() <= MAX_NUMBER_LENGTH
+        and isinstance(exponent, int)
+        and exponent >= -MAX_NUMBER_LENGTH
+    )
 
 
 def decode_utf8(data: bytes | bytearray) -> str:
@@ -91,18 +106,33 @@ def loads(data: str | bytes | bytearray, *, exact: bool = False) -> Any:
         if value is not _NOT_FAST:
             return value
     text = data if isinstance(data, str) else decode_utf8(data)
+    out_of_range: list[Decimal] = []  # exact numbers too long written out, rare
+
+    def exact_number(literal: str) -> Decimal:
+        number = _decimal(literal)
+        if not _decimal_in_range(number):
+            out_of_range.append(number)
+        return number
+
     try:
         value = json.loads(
             text,
             object_pairs_hook=_unique_object,
             parse_constant=_reject_constant,
             parse_int=_integer,
-            parse_float=_finite_decimal if exact else float,
+            parse_float=exact_number if exact else float,
         )
     except json.JSONDecodeError as exc:
         raise JSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JSONError("JSON nested too deeply") from None
+    if out_of_range:
+        culprit = out_of_range[0]
+        raise JSONError(
+            f"number {culprit} is out of range (at most {MAX_NUMBER_LENGTH} digits before "
+            "and after the point)",
+            path_to(value, lambda item: item is culprit) or (),
+        )
     if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the value
         _reject_lone_surrogates(value)
     return value
@@ -120,6 +150,25 @@ def _fast_loads(data: bytes | bytearray) -> Any:
     if members_and_string_colons != data.count(b":"):  # a duplicate key was dropped
         return _NOT_FAST
     return value
+
+
+def path_to(value: Any, wanted: Callable[[Any], bool]) -> tuple[str | int, ...] | None:
+    """The keys and indexes leading to the first item ``wanted`` accepts (None: none)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if wanted(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((inner, (*path, key)) for key, inner in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((inner, (*path, i)) for i, inner in reversed(list(enumerate(item))))
+    return None
+
+
+def is_non_finite(item: Any) -> bool:
+    """An infinity: what an overflowing literal (``1e999``) parses to outside exact fields."""
+    return isinstance(item, float) and not math.isfinite(item)
 
 
 def require_finite(value: Any) -> None:

@@ -122,3 +122,12 @@ def test_big_integers_stay_exact() -> None:
 
 def test_exact_mode_keeps_decimal_fractions() -> None:
     assert jsonio.loads(b'{"price": 54.10}', exact=True) == {"price": Decimal("54.10")}
+
+
+@pytest.mark.parametrize("number", ["1e-400", "1e-101", "1e101", "1.5e300"])
+def test_exact_numbers_too_long_written_out_are_refused_with_their_path(number: str) -> None:
+    """Issue 26 (18): 1e-400 was taken, and answered as a 402-digit number."""
+    with pytest.raises(jsonio.JSONError, match="out of range") as refused:
+        jsonio.loads(f'{{"a": [1, {{"q": {number}}}]}}', exact=True)
+    assert refused.value.path == ("a", 1, "q")
+    assert jsonio.loads(b'{"q": 1e-100}', exact=True) == {"q": Decimal("1e-100")}
