@@ -4,9 +4,9 @@ Incoming bodies are parsed once, by the body validator, with rules a lenient par
 would skip: UTF-8 only, no duplicate keys, no lone surrogates, no ``NaN``/``Infinity``
 literals, numbers of at most 100 digits. Integers beyond 64 bits become ``Decimal``
 (still exact, and writable). Where the spec marks a number ``format: decimal`` fractions
-are parsed as ``Decimal`` too (at most 100 digits before and after the point written
-out: ``1e-400`` is refused, naming the field), so money never passes through binary
-floating point.
+are parsed as ``Decimal`` too (zero or magnitudes 1e-324..1e100, a double's range:
+``1e-400`` is refused, naming the field), so money never passes through binary floating
+point. A ``Decimal`` longer than 100 digits written out is answered in exponent notation.
 
 Other fractions are parsed as floats, so an overflowing literal such as ``1e999`` becomes
 infinity. Schema bounds refuse it wherever a number is bounded; code that stores
@@ -43,6 +43,7 @@ _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
 _LONG_DIGIT_RUN = b"0" * (_INT64_DIGITS + 1)
 _NOT_FAST = object()
 MAX_NUMBER_LENGTH = 100
+MIN_ADJUSTED_EXPONENT = -324  # the smallest double, 4.9e-324
 
 
 class JSONError(ValueError):
@@ -82,14 +83,10 @@ def _decimal(text: str) -> Decimal:
 
 
 def _decimal_in_range(value: Decimal) -> bool:
-    """At most ``MAX_NUMBER_LENGTH`` digits before the point and after it, written out:
-    ``1e-400`` is 402 digits long in plain notation (which is how it is answered)."""
-    exponent = value.as_tuple().exponent
-    return (
-        value.adjusted() <= MAX_NUMBER_LENGTH
-        and isinstance(exponent, int)
-        and exponent >= -MAX_NUMBER_LENGTH
-    )
+    """Zero, or a magnitude a double reaches (from 4.9e-324) up to 1e100: ``1e-400`` (402
+    digits written out) was taken and answered digit for digit. Every number a client
+    can write as a double passes, so nothing the spec admits for it is refused."""
+    return value.is_zero() or MIN_ADJUSTED_EXPONENT <= value.adjusted() <= MAX_NUMBER_LENGTH
 
 
 def decode_utf8(data: bytes | bytearray) -> str:
@@ -129,8 +126,8 @@ def loads(data: str | bytes | bytearray, *, exact: bool = False) -> Any:
     if out_of_range:
         culprit = out_of_range[0]
         raise JSONError(
-            f"number {culprit} is out of range (at most {MAX_NUMBER_LENGTH} digits before "
-            "and after the point)",
+            f"number {culprit} is out of range (zero, or a magnitude from 1e-324 to "
+            f"1e{MAX_NUMBER_LENGTH})",
             path_to(value, lambda item: item is culprit) or (),
         )
     if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the value
@@ -214,7 +211,10 @@ def format_decimal(value: Decimal) -> str:
     Digit for digit: ``normalize`` in the default context would round to 28 digits.
     """
     exact = Context(prec=max(len(value.as_tuple().digits), 1))
-    text = format(value.normalize(exact), "f")
+    normal = value.normalize(exact)
+    text = format(normal, "f")
+    if len(text) > MAX_NUMBER_LENGTH:  # 1e-300 written out: exponent notation instead
+        return str(normal)
     return "0" if text in {"-0", "0"} else text
 
 
