@@ -42,11 +42,11 @@ from tradepost.http.auth import basic_info, bearer_info
 from tradepost.http.context import context_of
 from tradepost.http.document import SpecDocument
 from tradepost.http.idempotency import Idempotency, spec_operations
-from tradepost.http.middleware import BodyLimit, RequestLog
+from tradepost.http.middleware import BodyLimit, RequestLog, anonymous_operations
 from tradepost.http.ratelimit import RateLimiter
 from tradepost.http.services import Services
 from tradepost.http.tokens import TokenVerifier
-from tradepost.ops import looplag, migrate
+from tradepost.ops import looplag, migrate, supervision
 from tradepost.ops.metrics import Metrics
 from tradepost.settings import Settings
 from tradepost.surfaces import surface_for
@@ -98,6 +98,7 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
 
 def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     settings = settings or Settings()
+    supervision.exit_with_supervisor()  # a worker of `serve --workers N`: not an orphan
     logging.getLogger("connexion.operations.openapi3").addFilter(_quiet_shared_media_types)
     spec = _shared_spec()
     allowed = AllowedMethods(spec["paths"])
@@ -157,7 +158,11 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
     for exc_class in (ApiError, ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, render_error)
     app.add_middleware(
-        BodyLimit, MiddlewarePosition.BEFORE_ROUTING, max_bytes=settings.max_body_bytes
+        BodyLimit,
+        MiddlewarePosition.BEFORE_ROUTING,
+        max_bytes=settings.max_body_bytes,
+        anonymous=anonymous_operations(spec["paths"]),
+        max_anonymous_bytes=settings.max_anonymous_body_bytes,
     )
     app.add_middleware(CanonicalRequest, MiddlewarePosition.BEFORE_ROUTING, routes=allowed)
     app.add_middleware(

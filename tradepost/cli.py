@@ -38,7 +38,7 @@ from models.strategies.customers import create_customer, list_customers
 from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError
-from tradepost.ops import listener, migrate
+from tradepost.ops import listener, migrate, supervision
 from tradepost.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -140,6 +140,7 @@ def _terminated(signum: int, _frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tradepost.ops import protocols
     from tradepost.ops.logs import uvicorn_log_config
 
     settings = Settings()
@@ -151,6 +152,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tradepost-metrics-")
         )
     signal.signal(signal.SIGTERM, _terminated)
+    if args.workers > 1:
+        supervision.mark_supervisor()  # each worker stops when this process dies
     options: dict[str, Any] = {
         "factory": True,
         "host": args.host,
@@ -164,6 +167,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # default; on a loaded host a fresh worker's imports take longer, and it is killed
         # in a loop.
         "timeout_worker_healthcheck": 30,
+        # Closes a connection whose request headers are not complete within
+        # TRADEPOST_HEADER_TIMEOUT_SECONDS; TCP_NODELAY on every connection.
+        "http": protocols.protocol_class(),
     }
     if args.workers > 1 and listener.supported():
         return _serve_workers(uvicorn.Config("tradepost.app:create_app", **options))
@@ -205,7 +211,19 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return 0 if current == head else 1
 
 
+MAX_TOKEN_HOURS = 24 * 365 * 100
+
+
 def cmd_tokens_create(args: argparse.Namespace) -> int:
+    hours = args.expires_in_hours
+    if hours is not None and not (0 < hours <= MAX_TOKEN_HOURS):  # NaN fails too
+        # 0 used to mint a token that never expires: leave the option out for that.
+        print(
+            f"--expires-in-hours must be more than 0 and at most {MAX_TOKEN_HOURS} "
+            "(leave it out for a token without expiry)",
+            file=sys.stderr,
+        )
+        return 2
     with _database(args) as db:
         expires = (
             utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None
@@ -527,6 +545,64 @@ def _version() -> str:
         return "unknown"
 
 
+def cmd_webhooks_failed(args: argparse.Namespace) -> int:
+    from models.offsets import outbox
+
+    with _database(args) as db, db.read() as session:
+        rows = outbox.failed_deliveries(session, tenant_id=args.tenant)
+        print("id\tevent\twebhook\ttenant\tkind\tattempts\tcreated\tlast_status\tlast_error")
+        for row in rows:
+            print(
+                "\t".join(
+                    str(value)
+                    for value in (
+                        row.pk,
+                        row.event_id,
+                        row.webhook_id,
+                        row.tenant_id,
+                        row.kind,
+                        row.attempts,
+                        _when(row.created_at),
+                        "-" if row.last_status is None else row.last_status,
+                        row.last_error or "-",
+                    )
+                )
+            )
+    return 0
+
+
+def cmd_webhooks_resend(args: argparse.Namespace) -> int:
+    from models.common.types import utcnow
+    from models.offsets import outbox
+
+    if bool(args.ids) == args.all:
+        print("give delivery ids or --all", file=sys.stderr)
+        return 2
+    if args.tenant and not args.all:
+        print("--tenant goes with --all", file=sys.stderr)
+        return 2
+    with _database(args) as db, db.write() as session:
+        queued = outbox.resend(session, now=utcnow(), pks=args.ids or None, tenant_id=args.tenant)
+    print(f"queued {queued} for delivery")
+    return 0 if queued or args.all else 1
+
+
+def cmd_webhooks_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from models.common.types import utcnow
+    from models.offsets import outbox
+
+    days = Settings().webhooks_retention_days
+    if days <= 0:
+        print("TRADEPOST_WEBHOOKS_RETENTION_DAYS is 0: nothing is purged")
+        return 0
+    with _database(args) as db, db.write() as session:
+        purged = outbox.purge(session, before=utcnow() - timedelta(days=days))
+    print(f"purged {purged}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tradepost",
@@ -639,6 +715,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--until-idle", action="store_true", help="exit once nothing is due or in flight"
     )
     deliver.set_defaults(func=cmd_webhooks_deliver)
+    failed = hooks.add_parser("failed", help="list given-up deliveries")
+    failed.add_argument("--tenant", type=_identifier)
+    failed.set_defaults(func=cmd_webhooks_failed)
+    resend = hooks.add_parser(
+        "resend", help="send given-up deliveries again (same event, fresh attempts)"
+    )
+    resend.add_argument("ids", nargs="*", type=_positive, help="delivery ids (webhooks failed)")
+    resend.add_argument("--all", action="store_true", help="every given-up delivery")
+    resend.add_argument("--tenant", type=_identifier, help="with --all: only this tenant's")
+    resend.set_defaults(func=cmd_webhooks_resend)
+    hooks.add_parser(
+        "purge", help="delete delivered and given-up rows past TRADEPOST_WEBHOOKS_RETENTION_DAYS"
+    ).set_defaults(func=cmd_webhooks_purge)
     return parser
 
 

@@ -4,8 +4,9 @@ Incoming bodies are parsed once, by the body validator, with rules a lenient par
 would skip: UTF-8 only, no duplicate keys, no lone surrogates, no ``NaN``/``Infinity``
 literals, numbers of at most 100 digits. Integers beyond 64 bits become ``Decimal``
 (still exact, and writable). Where the spec marks a number ``format: decimal`` fractions
-are parsed as ``Decimal`` too (magnitudes 1e-400..1e100), so money never passes through
-binary floating point.
+are parsed as ``Decimal`` too (zero or magnitudes 1e-324..1e100, a double's range:
+``1e-400`` is refused, naming the field), so money never passes through binary floating
+point. A ``Decimal`` longer than 100 digits written out is answered in exponent notation.
 
 Other fractions are parsed as floats, so an overflowing literal such as ``1e999`` becomes
 infinity. Schema bounds refuse it wherever a number is bounded; code that stores
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Context, Decimal
 from typing import Any
 
@@ -41,10 +43,16 @@ _INT64_DIGITS = 18  # every integer of up to 18 digits fits in 64 bits
 _LONG_DIGIT_RUN = b"0" * (_INT64_DIGITS + 1)
 _NOT_FAST = object()
 MAX_NUMBER_LENGTH = 100
+MIN_ADJUSTED_EXPONENT = -324  # the smallest double, 4.9e-324
 
 
 class JSONError(ValueError):
-    """The bytes are not JSON this service accepts."""
+    """The bytes are not JSON this service accepts; ``path`` names the value at fault
+    (keys and list indexes from the top) when there is one."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -68,13 +76,17 @@ def _integer(text: str) -> int | Decimal:
     return Decimal(text)
 
 
-def _finite_decimal(text: str) -> Decimal:
+def _decimal(text: str) -> Decimal:
     if len(text) > MAX_NUMBER_LENGTH:
         raise JSONError(f"number {text[:20]}... is too long")
-    value = Decimal(text)
-    if not -400 <= value.adjusted() <= MAX_NUMBER_LENGTH:  # floats reach 1e-324
-        raise JSONError(f"number {text} out of range")
-    return value
+    return Decimal(text)
+
+
+def _decimal_in_range(value: Decimal) -> bool:
+    """Zero, or a magnitude a double reaches (from 4.9e-324) up to 1e100: ``1e-400`` (402
+    digits written out) was taken and answered digit for digit. Every number a client
+    can write as a double passes, so nothing the spec admits for it is refused."""
+    return value.is_zero() or MIN_ADJUSTED_EXPONENT <= value.adjusted() <= MAX_NUMBER_LENGTH
 
 
 def decode_utf8(data: bytes | bytearray) -> str:
@@ -91,18 +103,33 @@ def loads(data: str | bytes | bytearray, *, exact: bool = False) -> Any:
         if value is not _NOT_FAST:
             return value
     text = data if isinstance(data, str) else decode_utf8(data)
+    out_of_range: list[Decimal] = []  # exact numbers too long written out, rare
+
+    def exact_number(literal: str) -> Decimal:
+        number = _decimal(literal)
+        if not _decimal_in_range(number):
+            out_of_range.append(number)
+        return number
+
     try:
         value = json.loads(
             text,
             object_pairs_hook=_unique_object,
             parse_constant=_reject_constant,
             parse_int=_integer,
-            parse_float=_finite_decimal if exact else float,
+            parse_float=exact_number if exact else float,
         )
     except json.JSONDecodeError as exc:
         raise JSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JSONError("JSON nested too deeply") from None
+    if out_of_range:
+        culprit = out_of_range[0]
+        raise JSONError(
+            f"number {culprit} is out of range (zero, or a magnitude from 1e-324 to "
+            f"1e{MAX_NUMBER_LENGTH})",
+            path_to(value, lambda item: item is culprit) or (),
+        )
     if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the value
         _reject_lone_surrogates(value)
     return value
@@ -120,6 +147,25 @@ def _fast_loads(data: bytes | bytearray) -> Any:
     if members_and_string_colons != data.count(b":"):  # a duplicate key was dropped
         return _NOT_FAST
     return value
+
+
+def path_to(value: Any, wanted: Callable[[Any], bool]) -> tuple[str | int, ...] | None:
+    """The keys and indexes leading to the first item ``wanted`` accepts (None: none)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if wanted(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((inner, (*path, key)) for key, inner in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((inner, (*path, i)) for i, inner in reversed(list(enumerate(item))))
+    return None
+
+
+def is_non_finite(item: Any) -> bool:
+    """An infinity: what an overflowing literal (``1e999``) parses to outside exact fields."""
+    return isinstance(item, float) and not math.isfinite(item)
 
 
 def require_finite(value: Any) -> None:
@@ -165,7 +211,10 @@ def format_decimal(value: Decimal) -> str:
     Digit for digit: ``normalize`` in the default context would round to 28 digits.
     """
     exact = Context(prec=max(len(value.as_tuple().digits), 1))
-    text = format(value.normalize(exact), "f")
+    normal = value.normalize(exact)
+    text = format(normal, "f")
+    if len(text) > MAX_NUMBER_LENGTH:  # 1e-300 written out: exponent notation instead
+        return str(normal)
     return "0" if text in {"-0", "0"} else text
 
 

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Larger request bodies get 413; a year of strategy outputs is ~48 MB.",
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a request's line and headers this long "
+        "after it opened (or after the request's first byte) is closed.",
+    )
+    max_anonymous_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="The body limit of operations taken without a credential (the "
+        "Strategies login): refused with 413 before the body is read or parsed.",
+    )
     offset_quote_days: float = Field(
         default=14.0,
         gt=0,
@@ -131,6 +144,15 @@ class Settings(BaseSettings):
         le=64,
         description="Deliveries in flight per webhook, across all processes.",
     )
+    webhooks_per_tenant: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Deliveries in flight per tenant (all its webhooks) in one process. "
+        "Fairness bound: while fewer than concurrency / per_tenant tenants fill their share, "
+        "every other tenant's due event is claimed within the poll interval; beyond that, "
+        "a tenant with nothing in flight takes the next slot that frees (within the timeout).",
+    )
     webhooks_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="One delivery attempt's whole time limit."
     )
@@ -151,6 +173,13 @@ class Settings(BaseSettings):
     )
     webhooks_max_attempts: int = Field(
         default=12, ge=1, le=100, description="Attempts before a delivery is given up."
+    )
+    webhooks_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Delivered and given-up outbox rows are deleted this long after delivery "
+        "(given up: after the event); 0 keeps them. The worker purges hourly, "
+        "`tradepost webhooks purge` at once.",
     )
 
     @property

@@ -19,12 +19,13 @@ deliveries (claims, results and deletes alike), so they cannot deadlock.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import Session, col, func, select
 
 from models.offsets.webhooks import DELIVERED, FAILED, PENDING, Webhook, WebhookDelivery
@@ -38,6 +39,7 @@ class Claim:
 
     pk: int
     event_id: str
+    tenant_id: str
     webhook_id: str
     endpoint_url: str
     signing_key: str
@@ -61,50 +63,80 @@ def has_due(session: Session, now: datetime) -> bool:
 
 
 def claim_due(
-    session: Session, *, now: datetime, limit: int, per_endpoint: int, lease: timedelta
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    per_endpoint: int,
+    lease: timedelta,
+    per_tenant: int | None = None,
+    held: Mapping[str, int] | None = None,
 ) -> list[Claim]:
-    """Lease up to ``limit`` due deliveries, at most ``per_endpoint`` in flight per webhook
-    (leases of every process counted), oldest first within a webhook."""
+    """Lease up to ``limit`` due deliveries, fairly.
+
+    - At most ``per_endpoint`` in flight per webhook (leases of every process counted).
+    - At most ``per_tenant`` in flight per tenant in the caller's process: ``held`` is what
+      each tenant already has in flight there (None: no per-tenant limit).
+    - Round robin: tenants take turns, one delivery per turn, the tenant holding the fewest
+      of the caller's slots first (then the one whose oldest due event is oldest); within
+      a tenant its webhooks take turns the same way, oldest first within a webhook. So a
+      tenant with nothing in flight gets the next free slot, however old another tenant's
+      backlog is.
+    """
     postgres = session.get_bind().dialect.name == "postgresql"
-    webhook_ids = session.exec(
-        select(WebhookDelivery.webhook_id)
+    held = held or {}
+    capped = sorted(t for t, n in held.items() if n >= per_tenant) if per_tenant is not None else []
+    groups_query = (
+        select(WebhookDelivery.tenant_id, WebhookDelivery.webhook_id, func.min(WebhookDelivery.pk))
         .where(_due(now))
-        .group_by(WebhookDelivery.webhook_id)
+        .group_by(WebhookDelivery.tenant_id, WebhookDelivery.webhook_id)
         .order_by(func.min(WebhookDelivery.pk))
         .limit(MAX_WEBHOOKS_PER_CLAIM)  # more than ``limit``: some may be at their limit
-    ).all()
+    )
+    if capped:
+        groups_query = groups_query.where(col(WebhookDelivery.tenant_id).not_in(capped))
+    rotations: dict[str, deque[str]] = {}
+    for tenant_id, webhook_id, _oldest in session.exec(groups_query).all():
+        rotations.setdefault(tenant_id, deque()).append(webhook_id)
+    # dicts keep insertion order: tenants by oldest due event; the stable sort puts the
+    # ones holding fewer slots first.
+    tenants = sorted(rotations, key=lambda t: held.get(t, 0))
+    quota = {t: limit if per_tenant is None else per_tenant - held.get(t, 0) for t in tenants}
+    queues: dict[str, deque[tuple[WebhookDelivery, Webhook]]] = {}
     claims: list[Claim] = []
     token = secrets.token_hex(16)
     lease_until = now + lease
-    for webhook_id in webhook_ids:
-        room = limit - len(claims)
-        if room <= 0:
-            break
-        hook_query = select(Webhook).where(Webhook.id == webhook_id)
-        if postgres:
-            hook_query = hook_query.with_for_update(skip_locked=True)
-        hook = session.exec(hook_query).first()
-        if hook is None:  # locked by another claimer (or being deleted): its turn
-            continue
-        in_flight = session.exec(
-            select(func.count())
-            .select_from(WebhookDelivery)
-            .where(
-                WebhookDelivery.webhook_id == webhook_id,
-                WebhookDelivery.state == PENDING,
-                col(WebhookDelivery.lease_until) >= now,
-            )
-        ).one()
-        room = min(room, per_endpoint - in_flight)
-        if room <= 0:
-            continue
-        rows = session.exec(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.webhook_id == webhook_id, _due(now))
-            .order_by(col(WebhookDelivery.pk))
-            .limit(room)
-        ).all()
-        for row in rows:
+
+    def next_row(tenant_id: str) -> tuple[WebhookDelivery, Webhook] | None:
+        rotation = rotations[tenant_id]
+        while rotation:
+            webhook_id = rotation[0]
+            if webhook_id not in queues:
+                queues[webhook_id] = _due_rows(
+                    session,
+                    webhook_id,
+                    now=now,
+                    most=min(limit, quota[tenant_id]),
+                    per_endpoint=per_endpoint,
+                    postgres=postgres,
+                )
+            queue = queues[webhook_id]
+            if queue:
+                rotation.rotate(-1)  # this webhook's turn is over
+                return queue.popleft()
+            rotation.popleft()  # nothing (more) to take from it now
+        return None
+
+    while len(claims) < limit and tenants:
+        for tenant_id in list(tenants):
+            if len(claims) >= limit:
+                break
+            found = next_row(tenant_id) if quota[tenant_id] > 0 else None
+            if found is None:
+                tenants.remove(tenant_id)
+                continue
+            quota[tenant_id] -= 1
+            row, hook = found
             assert row.pk is not None
             row.lease_token, row.lease_until = token, lease_until
             row.attempts += 1
@@ -113,7 +145,8 @@ def claim_due(
                 Claim(
                     pk=row.pk,
                     event_id=row.event_id,
-                    webhook_id=webhook_id,
+                    tenant_id=row.tenant_id,
+                    webhook_id=hook.id,
                     endpoint_url=hook.endpoint_url,
                     signing_key=hook.signing_key,
                     body=row.body.encode(),
@@ -124,6 +157,44 @@ def claim_due(
             )
     session.flush()
     return claims
+
+
+def _due_rows(
+    session: Session,
+    webhook_id: str,
+    *,
+    now: datetime,
+    most: int,
+    per_endpoint: int,
+    postgres: bool,
+) -> deque[tuple[WebhookDelivery, Webhook]]:
+    """The webhook's due rows it has room for (oldest first), its row locked; none when
+    another claimer holds the webhook or its in-flight deliveries are at the limit."""
+    hook_query = select(Webhook).where(Webhook.id == webhook_id)
+    if postgres:
+        hook_query = hook_query.with_for_update(skip_locked=True)
+    hook = session.exec(hook_query).first()
+    if hook is None:  # locked by another claimer (or being deleted): its turn
+        return deque()
+    in_flight = session.exec(
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .where(
+            WebhookDelivery.webhook_id == webhook_id,
+            WebhookDelivery.state == PENDING,
+            col(WebhookDelivery.lease_until) >= now,
+        )
+    ).one()
+    room = min(most, per_endpoint - in_flight)
+    if room <= 0:
+        return deque()
+    rows = session.exec(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id, _due(now))
+        .order_by(col(WebhookDelivery.pk))
+        .limit(room)
+    ).all()
+    return deque((row, hook) for row in rows)
 
 
 def record_result(
@@ -181,3 +252,58 @@ def delivery_counts(session: Session) -> Counter[str]:
         select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)
     ).all()
     return Counter({state: count for state, count in rows})
+
+
+# Retention and re-sending (the worker and the CLI)
+
+
+def purge(session: Session, *, before: datetime) -> int:
+    """Delete delivered rows delivered before ``before`` and given-up rows written before
+    it; pending rows are never purged. The number deleted."""
+    result = session.execute(
+        delete(WebhookDelivery).where(
+            or_(
+                and_(
+                    col(WebhookDelivery.state) == DELIVERED,
+                    col(WebhookDelivery.delivered_at) < before,
+                ),
+                and_(
+                    col(WebhookDelivery.state) == FAILED,
+                    col(WebhookDelivery.created_at) < before,
+                ),
+            )
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def failed_deliveries(
+    session: Session, *, tenant_id: str | None = None, limit: int = 1000
+) -> list[WebhookDelivery]:
+    """Given-up deliveries, oldest first."""
+    query = select(WebhookDelivery).where(WebhookDelivery.state == FAILED)
+    if tenant_id is not None:
+        query = query.where(WebhookDelivery.tenant_id == tenant_id)
+    return list(session.exec(query.order_by(col(WebhookDelivery.pk)).limit(limit)))
+
+
+def resend(
+    session: Session,
+    *,
+    now: datetime,
+    pks: list[int] | None = None,
+    tenant_id: str | None = None,
+) -> int:
+    """Given-up deliveries (those of ``pks``, or all, or all of ``tenant_id``) due again
+    now, with a fresh count of attempts; the same event id and body. The number queued."""
+    query = update(WebhookDelivery).where(col(WebhookDelivery.state) == FAILED)
+    if pks is not None:
+        query = query.where(col(WebhookDelivery.pk).in_(pks))
+    if tenant_id is not None:
+        query = query.where(col(WebhookDelivery.tenant_id) == tenant_id)
+    result = session.execute(
+        query.values(
+            state=PENDING, attempts=0, next_attempt_at=now, lease_token=None, lease_until=None
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -274,6 +274,24 @@ def test_documents_keep_additional_properties_as_sent(
     }
 
 
+@pytest.mark.parametrize("number", ["1e309", "-1e400"])
+def test_a_metadata_number_beyond_a_double_is_named_as_such(
+    client: Any, db: Database, auth: dict[str, str], number: str
+) -> None:
+    """Issue 26 (18): it got "null is not of types null, string"."""
+    purchase = make_offset_purchase(db)
+    response = client.patch(
+        f"/v2/purchases/{purchase.id}",
+        content=b'{"metadata": {"ok": "x", "a": ' + number.encode() + b"}}",
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert_error(response, 400, "field_validation_error", "metadata.a")
+    [error] = response.json()
+    assert "number out of range" in error["detail"]
+    assert "null" not in error["detail"]
+    assert load_offset_purchase(db, purchase.id).version == purchase.version
+
+
 def test_numbers_beyond_a_double_are_refused(
     client: Any, db: Database, auth: dict[str, str]
 ) -> None:

@@ -11,6 +11,7 @@ id processes every event exactly once.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import itertools
 import json
 import os
@@ -21,19 +22,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from models.common.caller import Caller
 from models.common.tokens import mint_token
-from models.offsets import webhooks
+from models.common.types import utcnow
+from models.offsets import outbox, webhooks
 from models.offsets.catalogue import seed_examples
+from models.offsets.outbox import claim_due
 from models.offsets.webhooks import Webhook, WebhookDelivery
 from tests.conftest import Figures, TokenFactory
 from tests.contract import assert_error_format
@@ -43,7 +47,8 @@ from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate
 from tradepost.settings import Settings
 from tradepost.surfaces import OFFSETS
-from tradepost.workers.webhooks import signature
+from tradepost.workers import egress
+from tradepost.workers.webhooks import signature, timestamped_signature
 
 # --- a receiver -------------------------------------------------------------------------
 
@@ -270,7 +275,23 @@ REFUSED_TARGETS = [
     "https://224.0.0.1/hooks",
     "http://[::1/hooks",  # schema-valid, but no URL
     "http://example.com:99999/hooks",
+    # issue 26 (13): IPv6 forms that lead to loopback, and port 0
+    "http://[::127.0.0.1]/hooks",  # IPv4-compatible
+    "http://[64:ff9b::7f00:1]/hooks",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/hooks",  # local-use NAT64
+    "http://[2002:7f00:1::]/hooks",  # 6to4 of 127.0.0.1
+    "http://[2002:a00:1::1]/hooks",  # 6to4 of 10.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",  # Teredo
+    "http://93.184.215.14:0/hooks",  # port 0 (a public address)
 ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::808:808", "2002:808:808::1", "2606:4700:4700::1111", "8.8.8.8"],
+)
+def test_public_addresses_and_ipv6_forms_of_them_are_allowed(address: str) -> None:
+    assert egress.is_public(ipaddress.ip_address(address))
 
 
 @pytest.mark.parametrize("url", REFUSED_TARGETS)
@@ -367,6 +388,19 @@ def leased_now(db: Database, webhook_id: str) -> int:
         return len(list(rows))
 
 
+def leased_by(db: Database, tenant: str) -> int:
+    """The tenant's deliveries in flight right now (leased), by every process."""
+    with db.read() as session:
+        rows = session.exec(
+            select(WebhookDelivery).where(
+                WebhookDelivery.tenant_id == tenant,
+                WebhookDelivery.state == "pending",
+                WebhookDelivery.lease_until > utcnow(),
+            )
+        )
+        return len(list(rows))
+
+
 def webhooks_of(server: Server, auth: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {h["id"]: h for h in httpx.get(f"{server.url}/v2/webhooks", headers=auth).json()}
 
@@ -437,6 +471,11 @@ def test_events_are_delivered_signed_with_the_documented_body(
         for arrival, data in zip(hooks.arrivals, bodies, strict=True):
             expected = signature(key_of[data["kind"]], arrival.body)
             assert arrival.headers["squake-signature"] == expected
+            # The timestamped one beside it (issue 26, 14): t is the send time, signed.
+            t = int(arrival.headers["tradepost-signature"].split(",")[0].removeprefix("t="))
+            assert abs(t - arrival.at) < 5
+            stamped = timestamped_signature(key_of[data["kind"]], arrival.body, t)
+            assert arrival.headers["tradepost-signature"] == stamped
 
         time.sleep(0.3)  # the record of the last delivery
         listed = webhooks_of(server, auth)
@@ -660,3 +699,170 @@ def test_the_cli_worker_delivers_a_backlog_and_stops_when_idle(
         assert len(set(hooks.ids())) == 5
         assert all(a.signed for a in hooks.arrivals)
         assert {r.state for r in deliveries(server_db)} == {"delivered"}
+
+
+# --- fairness across tenants (issue 26, High 3) -------------------------------------------
+
+
+def test_claims_take_turns_across_tenants_and_respect_the_tenant_share(db: Database) -> None:
+    """``claim_due`` directly: a tenant's old backlog on many webhooks does not come first;
+    a tenant holding nothing takes the first free slot; a tenant at its share takes none."""
+    migrate.upgrade(db.write_engine)
+    order = {"kind": "order", "endpoint_url": DOCS_ENDPOINT}
+    with db.write() as session:
+        slow = [
+            webhooks.create_webhook(session, Caller.for_tenant("SLOWCO"), order).id
+            for _ in range(webhooks.MAX_WEBHOOKS)
+        ]
+        webhooks.create_webhook(session, Caller.for_tenant("FASTCO"), order)
+    for n in range(5):  # 100 deliveries of the slow tenant, written first
+        make_offset_purchase(db, "SLOWCO", external_reference=f"slow-{n}")
+    make_offset_purchase(db, "FASTCO", external_reference="fast-1")
+    make_offset_purchase(db, "FASTCO", external_reference="fast-2")
+
+    def claim(limit: int, held: dict[str, int]) -> list[str]:
+        with db.write() as session:
+            claims = claim_due(
+                session,
+                now=utcnow(),
+                limit=limit,
+                per_endpoint=4,
+                lease=timedelta(seconds=60),
+                per_tenant=4,
+                held=held,
+            )
+        return [c.tenant_id for c in claims]
+
+    # One free slot, the slow tenant holding 3: the fast tenant (holding none) takes it.
+    assert claim(1, {"SLOWCO": 3}) == ["FASTCO"]
+    # The slow tenant at its share takes nothing; the fast one takes its remaining event.
+    assert claim(16, {"SLOWCO": 4, "FASTCO": 1}) == ["FASTCO"]
+    # With room for both: alternating turns, the slow tenant capped at its share, and its
+    # claims spread over its webhooks (one each) rather than the oldest webhook's four.
+    with db.write() as session:
+        session.execute(update(WebhookDelivery).values(lease_token=None, lease_until=None))
+    make_offset_purchase(db, "FASTCO", external_reference="fast-3")
+    with db.write() as session:
+        claims = claim_due(
+            session,
+            now=utcnow(),
+            limit=16,
+            per_endpoint=4,
+            lease=timedelta(seconds=60),
+            per_tenant=4,
+            held={},
+        )
+    tenants = [c.tenant_id for c in claims]
+    assert tenants[:2] in (["SLOWCO", "FASTCO"], ["FASTCO", "SLOWCO"])
+    assert tenants.count("SLOWCO") == 4
+    assert tenants.count("FASTCO") == 3
+    assert len({c.webhook_id for c in claims if c.tenant_id == "SLOWCO"}) == 4
+    assert {c.webhook_id for c in claims if c.tenant_id == "SLOWCO"} <= set(slow)
+
+
+@pytest.mark.slow
+def test_a_tenant_with_slow_receivers_on_every_webhook_does_not_delay_another_tenant(
+    server_database: str, server_db: Database, tmp_path: Path, figures: Figures
+) -> None:
+    """The attack of issue 26: one tenant's 20 webhooks (4 slots each, 80 in all, against the
+    worker's 16) all hang past the timeout, with a backlog older than the other tenant's
+    events. The stated bound (settings ``webhooks_per_tenant``): the other tenant's events
+    are claimed within the poll interval, so each arrives well within the timeout."""
+    db = server_db
+    slow_events, fast_events = 5, 10
+    with receiver() as slow, receiver() as fast:
+        slow.answer = lambda _a: (200, 3 * TIMEOUT)  # every attempt times out
+        for _ in range(webhooks.MAX_WEBHOOKS):
+            slow.keys.append(subscribe_directly(db, slow.url, tenant="SLOWCO"))
+        fast.keys.append(subscribe_directly(db, fast.url, tenant="FASTCO"))
+        for n in range(slow_events):  # 100 slow deliveries, all older than the fast ones
+            make_offset_purchase(db, "SLOWCO", external_reference=f"slow-{n}")
+        with running_server(server_database, tmp_path, env=FAST, ready_timeout=READY):
+            slow.wait_for(lambda: slow.active >= 4, timeout=READY)  # the slow ones hang now
+            for n in range(fast_events):
+                make_offset_purchase(db, "FASTCO", external_reference=f"fast-{n}")
+                time.sleep(0.1)
+            held: list[int] = []
+            fast.wait_for(
+                lambda: held.append(leased_by(db, "SLOWCO")) or len(set(fast.ids())) >= fast_events,
+                timeout=60,
+            )
+        slow_at_once = max(held)
+        waits = [a.at - created_at(a) for a in fast.arrivals]
+        assert all(a.signed for a in fast.arrivals)
+        # Before: the slow tenant's 16 hanging attempts took every slot, the fast events
+        # waited for rounds of 5 s timeouts (about 120 s with the defaults in the issue).
+        assert max(waits) < 2.5, f"the other tenant waited up to {max(waits):.1f} s"
+        assert slow_at_once <= 4  # its share (TRADEPOST_WEBHOOKS_PER_TENANT), sampled
+        with figures():
+            print(
+                f"\nwebhooks [{backend(server_database)}]: a tenant with "
+                f"{webhooks.MAX_WEBHOOKS} hanging receivers held at most {slow_at_once} of 16 "
+                f"slots; another tenant's {fast_events} events arrived "
+                f"{min(waits) * 1000:.0f}-{max(waits) * 1000:.0f} ms after the change"
+            )
+
+
+# --- retention, re-sending, the timestamped signature (issue 26, Low 14) ---------------------
+
+
+def outbox_rows(db: Database, tenant: str, events: int) -> list[int]:
+    """``events`` order events of ``tenant``'s one webhook; their delivery ids."""
+    migrate.upgrade(db.write_engine)
+    with db.write() as session:
+        order = {"kind": "order", "endpoint_url": DOCS_ENDPOINT}
+        webhooks.create_webhook(session, Caller.for_tenant(tenant), order)
+    for n in range(events):
+        make_offset_purchase(db, tenant, external_reference=f"{tenant}-{n}")
+    with db.read() as session:
+        rows = session.exec(select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant))
+        return sorted(row.pk for row in rows if row.pk is not None)
+
+
+def set_rows(db: Database, pks: list[int], **values: Any) -> None:
+    with db.write() as session:
+        session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.pk.in_(pks)).values(**values)  # type: ignore[union-attr]
+        )
+
+
+def test_delivered_and_given_up_rows_are_purged_after_the_retention(db: Database) -> None:
+    now = utcnow()
+    old, recent, failed_old, failed_new, pending_old = outbox_rows(db, "CLIENT1", 5)
+    set_rows(db, [old], state="delivered", delivered_at=now - timedelta(days=40))
+    set_rows(db, [recent], state="delivered", delivered_at=now - timedelta(days=1))
+    set_rows(db, [failed_old], state="failed", created_at=now - timedelta(days=40))
+    set_rows(db, [failed_new], state="failed", created_at=now - timedelta(days=1))
+    set_rows(db, [pending_old], created_at=now - timedelta(days=400))
+    with db.write() as session:
+        assert outbox.purge(session, before=now - timedelta(days=30)) == 2
+    assert [r.pk for r in deliveries(db)] == [recent, failed_new, pending_old]
+
+
+def test_given_up_deliveries_are_listed_and_sent_again(db: Database) -> None:
+    mine = outbox_rows(db, "CLIENT1", 2)
+    theirs = outbox_rows(db, "CLIENT2", 1)
+    set_rows(db, mine + theirs, state="failed", attempts=12, last_error="HTTP 503")
+    with db.read() as session:
+        assert [r.pk for r in outbox.failed_deliveries(session, tenant_id="CLIENT1")] == mine
+    with db.write() as session:
+        assert outbox.resend(session, now=utcnow(), pks=[mine[0]]) == 1
+    with db.write() as session:
+        assert outbox.resend(session, now=utcnow(), tenant_id="CLIENT2") == 1
+    rows = {r.pk: r for r in deliveries(db)}
+    assert (rows[mine[0]].state, rows[mine[0]].attempts) == ("pending", 0)
+    assert rows[mine[1]].state == "failed"
+    assert rows[theirs[0]].state == "pending"
+    with db.write() as session:  # due now: the worker claims it with a fresh attempt count
+        [claim] = claim_due(
+            session, now=utcnow(), limit=1, per_endpoint=4, lease=timedelta(seconds=60)
+        )
+    assert claim.attempt == 1
+
+
+def test_the_timestamped_signature_signs_the_time_with_the_body() -> None:
+    body = b'{"data": {"id": "evt_1"}}'
+    header = timestamped_signature("key", body, 1700000000)
+    expected = hmac.new(b"key", b"1700000000." + body, "sha256").hexdigest()
+    assert header == f"t=1700000000,v1={expected}"
+    assert timestamped_signature("key", body, 1700000001) != header  # a replay shows

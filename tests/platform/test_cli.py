@@ -355,3 +355,35 @@ def test_expected_failures_are_one_line_with_the_documented_exit_code(
     assert captured.err.startswith("tradepost: error: ")
     assert text in captured.err
     assert len(captured.err.strip().splitlines()) == 1  # no traceback
+
+
+def test_webhooks_failed_resend_and_purge(cli: Any, db: Database) -> None:
+    """Issue 26 (14): given-up deliveries can be listed and sent again; retention."""
+    from tests.offsets.test_webhooks import outbox_rows, set_rows
+
+    first, second = outbox_rows(db, "CLIENT1", 2)
+    set_rows(db, [first, second], state="failed", attempts=12, last_error="HTTP 503")
+    code, out, _ = cli("webhooks", "failed", "--tenant", "CLIENT1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("id\tevent\twebhook\ttenant")
+    assert [line.split("\t")[0] for line in lines[1:]] == [str(first), str(second)]
+    assert lines[1].split("\t")[-1] == "HTTP 503"
+    assert cli("webhooks", "resend", str(first)) == (0, "queued 1 for delivery\n", "")
+    assert cli("webhooks", "resend", str(first))[0] == 1  # no longer given up
+    assert cli("webhooks", "resend")[0] == 2
+    assert cli("webhooks", "resend", "--all", "--tenant", "CLIENT1")[1] == "queued 1 for delivery\n"
+    assert cli("webhooks", "failed")[1].count("\n") == 1  # the header alone
+    assert cli("webhooks", "purge") == (0, "purged 0\n", "")
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "0.0", "nan", "inf", "1e300"])
+def test_tokens_create_refuses_an_expiry_that_is_not_in_the_future(
+    cli: Any, db: Database, hours: str
+) -> None:
+    """Issue 26 (16): ``--expires-in-hours 0`` minted a token that never expires."""
+    code, out, err = cli("tokens", "create", "--tenant", "TEN123", "--expires-in-hours", hours)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "--expires-in-hours" in err
+    assert cli("tokens", "list")[1].count("\n") == 1  # the header alone: nothing minted

@@ -122,3 +122,20 @@ def test_big_integers_stay_exact() -> None:
 
 def test_exact_mode_keeps_decimal_fractions() -> None:
     assert jsonio.loads(b'{"price": 54.10}', exact=True) == {"price": Decimal("54.10")}
+
+
+@pytest.mark.parametrize("number", ["1e-400", "5e-325", "1e101", "1.5e300"])
+def test_exact_numbers_too_long_written_out_are_refused_with_their_path(number: str) -> None:
+    """Issue 26 (18): 1e-400 was taken, and answered as a 402-digit number."""
+    with pytest.raises(jsonio.JSONError, match="out of range") as refused:
+        jsonio.loads(f'{{"a": [1, {{"q": {number}}}]}}', exact=True)
+    assert refused.value.path == ("a", 1, "q")
+    assert jsonio.loads(b'{"q": 1e-100}', exact=True) == {"q": Decimal("1e-100")}
+    assert jsonio.loads(b'{"q": 0e-999}', exact=True) == {"q": Decimal(0)}
+
+
+def test_a_small_exact_number_is_answered_in_exponent_notation() -> None:
+    """A double's smallest magnitudes are taken; written out they are 300+ digits long."""
+    tiny = jsonio.loads(b"[1.8255597459164648e-155, 4.9e-324, 0.25]", exact=True)
+    assert jsonio.dumps(tiny) == b"[1.8255597459164648E-155,4.9E-324,0.25]"
+    assert jsonio.loads(jsonio.dumps(tiny), exact=True) == tiny

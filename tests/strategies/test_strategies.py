@@ -131,6 +131,32 @@ class TestHealth:
 
 
 class TestLogin:
+    def test_a_large_body_is_refused_before_it_is_read(self, client: Any) -> None:
+        """Issue 26 (9): login takes no token, so nothing refused a large body before it
+        was read and parsed (bodies up to 64 MiB). Now anonymous operations are limited
+        to 64 KiB (``TRADEPOST_MAX_ANONYMOUS_BODY_BYTES``), before parsing: declared or
+        streamed (no Content-Length), a larger body is 413."""
+        padded = b'{"email": "customer@example.com", "password": "x"}' + b" " * 1024 * 1024
+        declared = client.post(
+            "/api/v0/auth/login/", content=padded, headers={"Content-Type": "application/json"}
+        )
+        assert declared.status_code == 413, declared.text
+        assert "65536 bytes" in declared.text
+
+        def stream() -> Any:
+            for start in range(0, len(padded), 4096):
+                yield padded[start : start + 4096]
+
+        streamed = client.post(
+            "/api/v0/auth/login/", content=stream(), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413, streamed.text
+        # A body within the limit is taken as before.
+        small = client.post(
+            "/api/v0/auth/login", json={"email": "nobody@example.com", "password": "x" * 12}
+        )
+        assert small.status_code != 413
+
     def test_the_documented_login(self, client: Any, customer: Customer, db: Database) -> None:
         response = client.post(
             "/api/v0/auth/login/",

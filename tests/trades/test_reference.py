@@ -317,6 +317,8 @@ class TestRetrieveTrades:
             ("tradeStatuses=OPEN", "tradeStatuses"),
             ("tradeDateRange=2020-11-12", "tradeDateRange"),
             ("tradeDateRange=2020-11-12,2020-13-01", "tradeDateRange"),
+            ("tradeDateRange=0000-01-01,2024-01-01", "tradeDateRange"),  # was a 500
+            ("tradeDateRange=2020-01-01,0000-12-31", "tradeDateRange"),
             ("order=UP", "order"),
             ("page=0", "page"),
             ("tradeIds=12345", "tradeIds"),
@@ -326,6 +328,9 @@ class TestRetrieveTrades:
         self, client: Any, headers: dict[str, str], query: str, field: str
     ) -> None:
         response = client.get(f"/api/v1/trades?{query}", headers=headers)
+        body = assert_trade_error(response, 400, "validation_error")
+        assert any(e["field"].startswith(field) for e in body["errors"]), body
+        response = client.get(f"/api/v1/trades/negotiations?{query}", headers=headers)
         body = assert_trade_error(response, 400, "validation_error")
         assert any(e["field"].startswith(field) for e in body["errors"]), body
 
@@ -681,6 +686,17 @@ class TestAcceptLink:
             "status": "Accepted",
         }
         assert load_trade(db, trade.id).status == "Accepted"
+
+    def test_a_head_request_changes_nothing(self, client: Any, db: Database) -> None:
+        """Issue 26 (11): HEAD ran the GET's handler and accepted the trade."""
+        trade = make_trade(db, buyer_id="BUY321")
+        before = snapshot(db)
+        response = client.head(accept_url(trade.id))
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET"
+        assert snapshot(db) == before
+        assert load_trade(db, trade.id).status == "DRAFT"
+        assert client.get(accept_url(trade.id)).status_code == 200
 
     def test_a_second_call_answers_the_same_and_changes_nothing(
         self, client: Any, db: Database, headers: dict[str, str]

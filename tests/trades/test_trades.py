@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlmodel import func, select
 
+from models.trades.trades import Trade
 from tests.conftest import TokenFactory
 from tests.factories import load_trade, make_trade
 from tradepost.db import Database
@@ -130,6 +132,29 @@ class TestCreate:
         assert trade["docLinks"] == []
         assert trade.pop("message") == "Trade created successfully."
         assert client.get(response.headers["location"], headers=headers).json() == trade
+
+    @pytest.mark.parametrize(
+        ("number", "field"),
+        [("1e-400", "quantity"), ("1e101", "quantity"), ("0.5e-324", "indicativeUnitPrice")],
+    )
+    def test_numbers_too_long_written_out_are_refused_by_name(
+        self, client: Any, db: Database, headers: dict[str, str], number: str, field: str
+    ) -> None:
+        """Issue 26 (18): a quantity of 1e-400 was taken and answered as 402 digits.
+        Beyond a double's range now: refused, naming the field."""
+        values = {"quantity": "1000", "indicativeUnitPrice": "54.5", field: number}
+        body = (
+            '{"productId": "p1", "productUnitType": "Barrels", '
+            f'"quantity": {values["quantity"]}, '
+            f'"indicativeUnitPrice": {values["indicativeUnitPrice"]}}}'
+        )
+        response = client.post(
+            "/api/v1/trades", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        errors = assert_trade_error(response, 400, "validation_error", field)["errors"]
+        assert "out of range" in errors[0]["message"]
+        with db.read() as session:
+            assert session.exec(select(func.count()).select_from(Trade)).one() == 0
 
     def test_required_fields_are_named(self, client: Any, headers: dict[str, str]) -> None:
         response = client.post("/api/v1/trades", json={"productId": "p1"}, headers=headers)

@@ -14,6 +14,9 @@ before routing.
 - A fixed path that a template also matches (``/api/v1/trades/negotiations`` against
   ``/api/v1/trades/{tradeId}``) answers 405 for a method it does not define, instead of
   the template's handler taking the word as an id (``AllowedMethods.static_methods``).
+- HEAD on a GET that changes state (``routing.STATE_CHANGING_GETS``: the buyer's accept link) is
+  405 with ``Allow: GET``; Starlette would run the GET's handler for it.
+  Pinned by tests/trades/test_reference.py (TestAcceptLink).
 - The media type of ``Content-Type`` is case-insensitive (RFC 9110), but Connexion looks
   the body's schema and validator up case-sensitively: ``Application/JSON`` skipped body
   validation and reached the handler without a body (a 500). It is lower-cased here.
@@ -45,6 +48,8 @@ class CanonicalRequest:
         if scope["type"] == "http":
             static = self.routes.static_methods(scope["path"])
             if static is not None and scope["method"] not in static:
+                raise MethodNotAllowed("Method Not Allowed")
+            if scope["method"] == "HEAD" and self.routes.head_refused(scope["path"]):
                 raise MethodNotAllowed("Method Not Allowed")
             problem = self._path_problem(scope) or _query_problem(scope.get("query_string", b""))
             if problem is not None:

@@ -20,6 +20,7 @@ from typing import Any
 import inflection
 from connexion.resolver import Resolver
 
+STATE_CHANGING_GETS = frozenset({"acceptTrade"})
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 HANDLER_MODULES = {  # an operation's first tag -> the module holding its handlers
@@ -66,6 +67,15 @@ class AllowedMethods:
         self._routes = [
             (path, _template_regex(path), _methods(item)) for path, item in paths.items()
         ]
+        # A GET that changes state (the buyer's accept link) must not run on a HEAD,
+        # which link checkers and crawlers send as harmless: 405. (The spec declares no
+        # HEAD; nothing it admits is refused.)
+        self._no_head = [
+            _template_regex(path)
+            for path, item in paths.items()
+            if isinstance(item.get("get"), dict)
+            and item["get"].get("operationId") in STATE_CHANGING_GETS
+        ]
         # Paths without parameters that a template with parameters also matches, with
         # their methods (HEAD with GET): looked up on every request, so computed once.
         self._shadowing = {
@@ -81,9 +91,13 @@ class AllowedMethods:
             for _template, pattern, defined in self._routes:
                 if pattern.fullmatch(path):
                     methods.update(defined)
-        if "GET" in methods:
+        if "GET" in methods and not self.head_refused(path):
             methods.add("HEAD")
         return ", ".join(sorted(methods))
+
+    def head_refused(self, path: str) -> bool:
+        """HEAD on a GET that changes state (405, not the GET's handler)."""
+        return any(pattern.fullmatch(path) for pattern in self._no_head)
 
     def static_methods(self, path: str) -> set[str] | None:
         """The methods of a template without parameters that is ``path`` itself and

@@ -92,16 +92,28 @@ class CompiledSchema:
             if "recursion" not in str(exc).lower():
                 message = f"cannot be validated: {clip(str(exc))}"
             return [FieldError(location, prefix, message)]
-        return [error for raw in found for error in _field_errors(raw, location, prefix)]
+        return [error for raw in found for error in _field_errors(raw, location, prefix, instance)]
 
 
+def _value_at(instance: Any, path: list[Any]) -> Any:
+    for part in path:
+        try:
+            instance = instance[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return instance
+
+
+NON_FINITE = "is a number out of range (beyond 1.8e308)"
 _COMBINATORS = (
     jsonschema_rs.ValidationErrorKind.AnyOf,
     jsonschema_rs.ValidationErrorKind.OneOfNotValid,
 )
 
 
-def _field_errors(raw: Any, location: str, prefix: str) -> Iterator[FieldError]:
+def _field_errors(
+    raw: Any, location: str, prefix: str, instance: Any = None
+) -> Iterator[FieldError]:
     path = list(raw.instance_path)
     kind = raw.kind
     if isinstance(kind, _COMBINATORS):
@@ -109,13 +121,17 @@ def _field_errors(raw: Any, location: str, prefix: str) -> Iterator[FieldError]:
         candidates = [branch for branch in kind.context if not _wrong_type(branch, path)]
         if len(candidates) == 1:
             for inner in candidates[0][:MAX_REPORTED_ERRORS]:
-                yield from _field_errors(inner, location, prefix)
+                yield from _field_errors(inner, location, prefix, instance)
             return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         yield FieldError(location, format_path(prefix, [*path, kind.property]), "is required")
     elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
         for name in kind.unexpected:
             yield FieldError(location, format_path(prefix, [*path, name]), "is not allowed")
+    elif jsonio.is_non_finite(_value_at(instance, path)):
+        # The validator sees an overflowing number (``1e309``, parsed as infinity) as
+        # null: "null is not of types null, string". Say what it is.
+        yield FieldError(location, format_path(prefix, path), NON_FINITE)
     else:
         yield FieldError(location, format_path(prefix, path), clip(raw.message))
 
@@ -198,6 +214,12 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         try:
             return jsonio.loads(raw, exact=self._compiled.exact_numbers)
         except jsonio.JSONError as exc:
+            if exc.path:  # a well-formed number this service cannot take
+                field = format_path("", exc.path)
+                raise InvalidRequest(
+                    f"Request body is invalid: {field}: {exc}.",
+                    fields=[FieldError("body", field, str(exc))],
+                ) from None
             raise InvalidRequest(
                 f"Request body is not valid JSON: {exc}.",
                 fields=[FieldError("body", "", f"not valid JSON: {exc}")],

@@ -5,7 +5,9 @@ context with its request id, puts the id on every response under the surface's h
 and writes one log line and the metrics per request. ``BodyLimit`` sits inside the error
 handler so that a 413 is rendered in the surface's own format; it refuses a declared
 oversize body before reading it and stops reading an undeclared (chunked) one as soon as
-it passes the limit.
+it passes the limit. Operations without authentication (``security: []`` in the spec:
+the Strategies login) get a much smaller limit (``max_anonymous_body_bytes``), because
+no token check refuses an anonymous caller before its body is read and parsed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,32 +114,64 @@ def _log_request(
     )
 
 
+def anonymous_operations(paths: Mapping[str, Any]) -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of every operation the spec lets callers use without a
+    credential (``security: []``) that takes a request body."""
+    found = []
+    for template, item in paths.items():
+        pattern = re.compile(
+            r"\A" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template.rstrip("/"))) + r"/?\Z"
+        )
+        for method, operation in item.items():
+            anonymous = isinstance(operation, dict) and operation.get("security") == []
+            if anonymous and "requestBody" in operation:
+                found.append((method.upper(), pattern))
+    return found
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        anonymous: list[tuple[str, re.Pattern[str]]] | None = None,
+        max_anonymous_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.anonymous = anonymous or []
+        self.max_anonymous_bytes = max_anonymous_bytes or max_bytes
+
+    def limit_for(self, method: str, path: str) -> int:
+        for anonymous_method, pattern in self.anonymous:
+            if method == anonymous_method and pattern.match(path):
+                return min(self.max_bytes, self.max_anonymous_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["method"], scope["path"])
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise InvalidRequest("Content-Length must be a number of bytes.")
-            if int(declared) > self.max_bytes:
-                raise self._too_large()
+            if int(declared) > limit:
+                raise _too_large(limit)
         received = 0
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise self._too_large()
+            if received > limit:
+                raise _too_large(limit)
             return message
 
         await self.app(scope, limited_receive, send)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request bodies are limited to {limit} bytes.")

@@ -2,7 +2,9 @@
 
 A URL must be ``http`` or ``https`` with a host; every address the host resolves to must
 be public (not loopback, private, link-local, shared, reserved, multicast or
-unspecified; IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry),
+unspecified; IPv6 addresses that lead to an IPv4 address (mapped, NAT64, 6to4) are
+judged as that IPv4 address, and IPv4-compatible and Teredo ones are refused; port 0 is
+refused),
 unless private targets are allowed (``TRADEPOST_WEBHOOKS_ALLOW_PRIVATE``). The check
 runs when a webhook is saved and again before each delivery, which then connects to an
 address it checked (``pinned``), so DNS cannot answer differently in between.
@@ -48,9 +50,23 @@ class Target:
         return urlunsplit(parts._replace(netloc=netloc)), host_header
 
 
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ``::a.b.c.d``
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Public, and so is any IPv4 address it carries: IPv4-mapped (``::ffff:a.b.c.d``),
+    NAT64 (``64:ff9b::a.b.c.d``) and 6to4 (``2002:aabb:ccdd::``) addresses are judged as
+    the IPv4 address they lead to; IPv4-compatible (``::a.b.c.d``, deprecated) and Teredo
+    addresses are refused."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in IPV4_COMPATIBLE or address.teredo is not None:
+            return False
+        carried = address.ipv4_mapped or address.sixtofour
+        if carried is None and any(address in network for network in NAT64):
+            carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if carried is not None:
+            address = carried
     return address.is_global and not address.is_multicast
 
 
@@ -65,6 +81,8 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
         raise RefusedURL("endpoint_url must be an http or https URL")
     if not host:
         raise RefusedURL("endpoint_url has no host")
+    if port == 0:
+        raise RefusedURL("endpoint_url has port 0")
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = await _addresses(host, port)
     refused = [a for a in addresses if not is_public(a)]

@@ -11,6 +11,12 @@ A request is ``POST <endpoint_url>`` with the event's stored body ``{"data": {..
     Squake-Signature: <hex HMAC-SHA256 of the raw body, keyed with the signing_key>
     Squake-Timestamp: <ISO 8601 time of sending>
     Squake-Event-Id: <data.id: the same on every attempt, for de-duplication>
+    Tradepost-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + raw body>
+
+The documented ``Squake-Signature`` covers the body only, so a captured delivery could
+be replayed with a fresh ``Squake-Timestamp``; ``Tradepost-Signature`` (Stripe's scheme)
+signs the time with the body: a receiver that checks it and refuses a ``t`` more than a
+few minutes old refuses replays.
 
 Any 2xx within the timeout is a delivery; anything else (other statuses, redirects,
 timeouts, connection errors, a refused address) is a failed attempt, retried after
@@ -21,17 +27,27 @@ Guarantees: an event is never lost (its row is written with the change and delet
 with its webhook; a killed worker's leases expire and the rows are claimed again), and a
 delivery whose 2xx has been recorded is never sent again. Between a receiver's 2xx and
 that record (a few milliseconds, or a crash) a delivery may be repeated: receivers
-de-duplicate on ``data.id`` / ``Squake-Event-Id``. A slow receiver holds at most
-``per_endpoint`` of the ``concurrency`` slots, each for at most ``timeout_seconds``.
+de-duplicate on ``data.id`` / ``Squake-Event-Id``.
+
+Fairness: a slow receiver holds at most ``per_endpoint`` of the ``concurrency`` slots,
+each for at most ``timeout_seconds``, and one tenant (all its webhooks together) at most
+``per_tenant`` of a process's slots. Claims go round robin over tenants, the tenant
+holding the fewest slots first (``models.offsets.outbox.claim_due``). The bound that gives:
+while fewer than ``concurrency / per_tenant`` tenants (4 by default) fill their share,
+another tenant's due event is claimed within ``poll_seconds``; beyond that, a tenant with
+nothing in flight gets the next slot that frees, within ``timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,10 +63,18 @@ from tradepost.workers import egress
 
 logger = logging.getLogger("tradepost.workers.webhooks")
 USER_AGENT = "tradepost-webhooks/1"
+PURGE_SECONDS = 3600.0
 
 
 def signature(signing_key: str, body: bytes) -> str:
     return hmac.new(signing_key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def timestamped_signature(signing_key: str, body: bytes, unix_time: int) -> str:
+    """``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`` (Stripe's scheme): the
+    time is signed with the body, so a captured delivery cannot be replayed as new."""
+    signed = hmac.new(signing_key.encode(), f"{unix_time}.".encode() + body, hashlib.sha256)
+    return f"t={unix_time},v1={signed.hexdigest()}"
 
 
 def headers_for(claim: Claim, sent_at: datetime) -> dict[str, str]:
@@ -60,6 +84,9 @@ def headers_for(claim: Claim, sent_at: datetime) -> dict[str, str]:
         "Squake-Signature": signature(claim.signing_key, claim.body),
         "Squake-Timestamp": sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "Squake-Event-Id": claim.event_id,
+        "Tradepost-Signature": timestamped_signature(
+            claim.signing_key, claim.body, int(sent_at.timestamp())
+        ),
     }
 
 
@@ -67,6 +94,7 @@ def headers_for(claim: Claim, sent_at: datetime) -> dict[str, str]:
 class Policy:
     concurrency: int
     per_endpoint: int
+    per_tenant: int
     timeout: float
     lease: timedelta
     poll: float
@@ -74,12 +102,14 @@ class Policy:
     retry_max: float
     max_attempts: int
     allow_private: bool
+    retention: timedelta | None = None  # None: keep delivered and given-up rows
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
             concurrency=settings.webhooks_concurrency,
             per_endpoint=settings.webhooks_per_endpoint,
+            per_tenant=settings.webhooks_per_tenant,
             timeout=settings.webhooks_timeout_seconds,
             lease=timedelta(seconds=settings.webhooks_lease_seconds),
             poll=settings.webhooks_poll_seconds,
@@ -87,6 +117,9 @@ class Policy:
             retry_max=settings.webhooks_retry_max_seconds,
             max_attempts=settings.webhooks_max_attempts,
             allow_private=settings.webhooks_allow_private,
+            retention=timedelta(days=settings.webhooks_retention_days)
+            if settings.webhooks_retention_days > 0
+            else None,
         )
 
     def retry_at(self, attempt: int, now: datetime) -> datetime | None:
@@ -106,6 +139,8 @@ class Worker:
         self.until_idle = until_idle  # return once nothing is due or in flight (CLI, tests)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._held: Counter[str] = Counter()  # deliveries in flight here, per tenant
+        self._next_purge = 0.0
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failed = 0
@@ -129,17 +164,40 @@ class Worker:
             limits=limits, follow_redirects=False, trust_env=False
         ) as client:
             while not self._stopping.is_set():
+                await self._purge_now_and_then()
                 claimed = await self._claim()
                 for claim in claimed:
+                    self._held[claim.tenant_id] += 1
                     task = asyncio.create_task(self._deliver(client, claim))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
+                    task.add_done_callback(functools.partial(self._release, claim.tenant_id))
                 if not claimed and not self._in_flight and self.until_idle:
                     break
                 if not claimed or len(self._in_flight) >= self.policy.concurrency:
                     await self._pause()
             if self._in_flight:
                 await asyncio.wait(self._in_flight)
+
+    async def _purge_now_and_then(self) -> None:
+        """Delete rows past the retention, at start and then every ``PURGE_SECONDS``."""
+        if self.policy.retention is None or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + PURGE_SECONDS
+        try:
+            purged = await self.db.run_write(
+                webhook_outbox.purge, before=utcnow() - self.policy.retention
+            )
+        except Exception:
+            logger.exception("purging delivered webhook deliveries failed")
+            return
+        if purged:
+            logger.info("purged %d delivered or given-up webhook deliveries", purged)
+
+    def _release(self, tenant_id: str, _task: asyncio.Task[None]) -> None:
+        self._held[tenant_id] -= 1
+        if self._held[tenant_id] <= 0:
+            del self._held[tenant_id]
 
     async def _claim(self) -> list[Claim]:
         free = self.policy.concurrency - len(self._in_flight)
@@ -155,6 +213,8 @@ class Worker:
                 limit=free,
                 per_endpoint=self.policy.per_endpoint,
                 lease=self.policy.lease,
+                per_tenant=self.policy.per_tenant,
+                held=dict(self._held),
             )
         except Exception:  # the database is away: try again after a pause
             logger.exception("claiming webhook deliveries failed")

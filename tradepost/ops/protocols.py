@@ -1,0 +1,116 @@
+"""uvicorn's HTTP protocols with a time limit for reading a request's headers.
+
+uvicorn arms no timer when a connection is made, and cancels its keep-alive timer at the
+first byte of a request: a client that connects and sends nothing, or half a request
+line, or headers without the blank line that ends them, holds its connection (a file
+descriptor and a protocol object) for as long as it likes (issue 26: 1,100 half-sent
+requests all still held after 70 s). Here each connection gets ``header_timeout``
+seconds (``TRADEPOST_HEADER_TIMEOUT_SECONDS``) from its opening, and each later request
+on it from its first byte, to deliver the request line and every header; then it is
+closed. The body and the response are not limited by it (the body limit and the
+handlers' own limits apply).
+
+The protocols also switch Nagle's algorithm off on every connection (``TCP_NODELAY``):
+asyncio does so only for sockets it knows as TCP, and a socket made elsewhere (uvicorn's
+own ``--workers`` socket, one inherited from a process manager) may not say so.
+
+``tradepost serve`` passes ``protocol_class()`` to uvicorn as its ``http`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from tradepost.settings import Settings
+
+
+@functools.cache
+def header_timeout() -> float:
+    return Settings().header_timeout_seconds
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _HeaderDeadline:
+    """The timer: armed when a request (or the connection) starts, cancelled when its
+    headers are complete; when it fires, the connection is closed."""
+
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(header_timeout(), self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency (uvicorn[standard])
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+if HttpToolsProtocol is not None:
+
+    class TimedHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            _no_delay(transport)
+            self._arm_header_timer()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm_header_timer()
+
+        def on_headers_complete(self) -> None:
+            self._disarm_header_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+
+class TimedH11Protocol(_HeaderDeadline, H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        _no_delay(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            self._arm_header_timer()  # a new request has begun (or continues)
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._disarm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+
+def protocol_class() -> Any:
+    """What uvicorn's ``auto`` would pick (httptools when installed), with the limits."""
+    return TimedHttpToolsProtocol if HttpToolsProtocol is not None else TimedH11Protocol
