@@ -253,8 +253,9 @@ def decide_request(
     if request.status != RequestStatus.PENDING:
         if request.status == status and request.trade_id == trade["id"]:
             return request  # the same answer again: nothing changes
+        answer = f"{request.status} with another trade" if request.status == status else status
         raise Conflict(
-            f"The trade request is {request.status} already and cannot become {status}.",
+            f"The trade request is {request.status} already and cannot become {answer}.",
             code="trade_request_decided",
         )
     before = history_snapshot(request)
