@@ -2,7 +2,8 @@
 
 - ``models.common``: what every surface shares (the caller, change history, idempotency
   keys, tokens, tenants, rate-limit counters, JSON Merge Patch, column types);
-- ``models.trades``: the trade API v1 (trades, their lifecycle, lists, units);
+- ``models.trades``: the trade API v1 (trades, their lifecycle, lists, units; trade
+  requests, trackings and the tracking pipeline);
 - ``models.strategies``: the Strategies API v0 (customers, retailers, strategy
   configurations, purchases, password rules);
 - ``models.offsets``: the carbon-offset API v2 (catalogue, quotes, purchases, their PDF
@@ -28,4 +29,7 @@ import models.strategies.configs
 import models.strategies.customers
 import models.strategies.purchases
 import models.strategies.retailers
+import models.trades.pipeline
+import models.trades.requests
+import models.trades.trackings
 import models.trades.trades  # noqa: F401

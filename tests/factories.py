@@ -19,7 +19,11 @@ from models.strategies import purchases as strategies
 from models.strategies import retailers as retailer_rows
 from models.strategies.customers import Customer, create_customer
 from models.strategies.purchases import StrategyPurchase
+from models.trades import requests as trade_requests
+from models.trades import trackings as trade_trackings
 from models.trades import trades
+from models.trades.requests import TradeRequest
+from models.trades.trackings import TradeTracking
 from models.trades.trades import Trade
 from tradepost.db import Database
 
@@ -50,6 +54,28 @@ def make_trade(db: Database, tenant: str = "TEN123", user: str = "USR456", **val
 def load_trade(db: Database, trade_id: str) -> Trade:
     with db.read() as session:
         return session.exec(select(Trade).where(Trade.id == trade_id)).one()
+
+
+def make_trade_request(
+    db: Database, tenant: str = "TEN123", user: str = "BUY321", **values: Any
+) -> TradeRequest:
+    """A ``PENDING`` request (``values`` in the API's names, e.g. ``requestId``)."""
+    fields: dict[str, Any] = {"productId": "prd123", "quantity": Decimal("100"), **values}
+    with db.write() as session:
+        return trade_requests.create_request(session, trade_caller(tenant, user), values=fields)
+
+
+def make_tracking(
+    db: Database, trade_id: str, tenant: str = "TEN123", user: str = "USR456", **values: Any
+) -> TradeTracking:
+    """A tracking of ``trade_id`` with one leg (carrier id ``TRACK123``) unless told."""
+    fields: dict[str, Any] = {
+        "tradeId": trade_id,
+        "itenary": [{"trackingId": "TRACK123", "origin": "Lagos", "destination": "Rotterdam"}],
+        **values,
+    }
+    with db.write() as session:
+        return trade_trackings.create_tracking(session, trade_caller(tenant, user), values=fields)
 
 
 def make_customer(

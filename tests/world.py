@@ -5,7 +5,8 @@ first tenant owns one trade, one Strategies purchase (alice, a customer of retai
 as is CUSTB's bob) and one carbon-offset purchase (with
 an external reference and a certificate file), the second tenant owns its own. CLIENTA also
 holds an unused quote, for its legitimate ``createPurchase``; the product catalogue (one
-default product) is shared by every client; CLIENTA and CLIENTB have a webhook each.
+default product) is shared by every client; CLIENTA and CLIENTB have a webhook each. TENA
+and TENB also hold a pending trade request and a tracking of their trade (one leg) each.
 ``WRITES`` says, for each write operation, how to reach it legitimately (in an order in
 which all of them succeed one after the other on one world); each matrix then
 spoils one thing about that request. A new write operation is one more entry here. A body
@@ -28,7 +29,9 @@ from tests.factories import (
     make_offset_purchase,
     make_quote,
     make_strategy_purchase,
+    make_tracking,
     make_trade,
+    make_trade_request,
 )
 from tradepost.db import Database
 
@@ -50,12 +53,17 @@ class World:
     product_id: str  # the catalogue's (default) product, the same for every client
     webhook_id: str  # CLIENTA's webhook
     other_webhook_id: str  # CLIENTB's
+    request_id: str  # TENA's trade request (alice's), PENDING
+    other_request_id: str  # TENB's
+    tracking_id: str  # TENA's tracking of alice's trade, one leg (carrier id LEG)
+    other_tracking_id: str  # TENB's
 
 
 OFFSET_REFERENCE = "order-CLIENTA-0001"
 
 
 BUYER = "BUYA"  # the buyer TENA's trade names, whose public link accepts it
+LEG = "TRACK123"  # the carrier trackingId of the one leg of each world tracking
 
 
 def build_world(db: Database) -> World:
@@ -117,6 +125,10 @@ def build_world(db: Database) -> World:
         quote.id,
         TEST_PRODUCT,
         *hooks,
+        make_trade_request(db, "TENA", "alice", requestId="REQA-1").id,
+        make_trade_request(db, "TENB", "bob", requestId="REQB-1").id,
+        make_tracking(db, trade.id, "TENA", "alice").id,
+        make_tracking(db, other_trade.id, "TENB", "bob").id,
     )
 
 
@@ -205,6 +217,71 @@ WRITES: dict[str, Write] = {
         lambda w: f"/api/v1/trades/{w.trade_id}/status",
         lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
         lambda w: {"status": "NEGOTIABLE"},
+    ),
+    # The trade families (trades-families.md): each repeatable on one world.
+    "createTradeRequest": Write(
+        "POST",
+        lambda w: "/api/trade-requests",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"productId": "prd123", "quantity": 100, "testingRequired": True},
+    ),
+    "updateTradeRequestApprovalStatus": Write(
+        "POST",
+        lambda w: f"/api/trade-requests/approval-status/{w.request_id}",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"tradeId": w.trade_id, "status": "ACCEPTED", "comment": "Approval granted"},
+    ),
+    "createTradeTracking": Write(
+        "POST",
+        lambda w: "/api/v1/trade-trackings",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {
+            "tradeId": w.trade_id,
+            "deliveredQuantity": 100,
+            "itenary": [{"trackingId": "TRACK9", "origin": "Lagos", "destination": "Accra"}],
+        },
+    ),
+    "updateTradeTracking": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trade-trackings/{w.tracking_id}",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"deliveredQuantity": 50},
+    ),
+    "updateTradeTrackingStatus": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trade-trackings/{w.tracking_id}/status",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"status": "IN_TRANSIT"},
+    ),
+    "updateTradeTrackingItinerary": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trade-trackings/{w.tracking_id}/reference/{LEG}/itenary",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"deliveryMode": "Sea", "qualityChecked": True},
+    ),
+    "updateTradeTrackingFinances": Write(
+        "PATCH",
+        lambda w: "/api/v1/trade-tracking-pipeline/finances",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"trade": w.trade_id, "processFlow": "FLOW456", "amount": 1000},
+    ),
+    "confirmTradeTrackingPayment": Write(
+        "PATCH",
+        lambda w: "/api/v1/trade-tracking-pipeline/finances/confirm-payment",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"trade": w.trade_id, "processFlow": "FLOW456", "status": True},
+    ),
+    "approveTradeTrackingSampling": Write(
+        "PATCH",
+        lambda w: "/api/v1/trade-tracking-pipeline/sampling/approval",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"trade": w.trade_id, "processFlow": "FLOW456", "testResult": "Passed"},
+    ),
+    "approveTradeProcessFlow": Write(
+        "PATCH",
+        lambda w: f"/api/v1/trades/{w.trade_id}/process-flows/approval",
+        lambda w: trade_headers(w, "TENA/alice", "TENA", "alice"),
+        lambda w: {"reason": "Approved after review", "status": "ACCEPTED"},
     ),
     # Last of the trade writes: a terminated trade refuses every later change (409).
     "terminateTrade": Write(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from handlers.trades.tenancy import envelope
+from handlers.trades.tenancy import header_caller as _caller
 from models.common.caller import Caller
 from models.common.history import ChangeEntry, snapshot
 from models.trades import lists as trade_lists
@@ -13,24 +15,13 @@ from models.trades.lists import TradePage, TradeQuery
 from models.trades.trades import TradeRow
 from tradepost.http.request import (
     body,
-    caller,
     create,
-    header,
     if_match,
     json_response,
     read_response,
     request_id,
     services,
 )
-
-
-def _caller() -> Caller:
-    """The token's caller, acting for the tenant and user the headers name (else 403)."""
-    return caller().naming(
-        tenant_id=header("tenantId") or "",
-        user_id=header("userId") or "",
-        country_code=header("countryCode"),
-    )
 
 
 def _values(payload: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +134,7 @@ async def list_trade_negotiations(
     by_buyer_ids: list[str] | None = None,
     by_business_ids: list[str] | None = None,
 ) -> Any:
-    unknown = (by_states, by_cities, trade_by_request_ids, trade_request_statuses)
+    unknown = (by_states, by_cities)
     query = TradeQuery(
         limit=limit,
         page=page,
@@ -156,19 +147,14 @@ async def list_trade_negotiations(
         seller_ids=tuple(by_seller_ids or ()),
         buyer_ids=tuple(by_buyer_ids or ()),
         unit_types=tuple(product_unit_types or ()),
+        request_ids=tuple(trade_by_request_ids or ()),
+        request_statuses=tuple(trade_request_statuses or ()),
         unknown_attribute_filtered=any(unknown) or 1 in (trade_with_sabi, trade_initiated_by_buyer),
         negotiations=True,
     )
     found = await services().db.run_read(trade_lists.list_trades, _caller(), query)
-    return json_response(
-        {
-            "status": True,
-            "statusCode": 200,
-            "message": "Trade negotiations retrieved successfully.",
-            "data": _page_json(found, query),
-            "errors": [],
-        }
-    )
+    message = "Trade negotiations retrieved successfully"  # the page's text, no full stop
+    return json_response(envelope(200, message, _page_json(found, query)))
 
 
 async def update_trade(trade_id: str) -> Any:
@@ -232,6 +218,19 @@ async def change_trade_status(trade_id: str) -> Any:
         trades.change_status, _caller(), trade_id, status, precondition=if_match()
     )
     return _changed("Trade status updated successfully.", row)
+
+
+async def approve_trade_process_flow(trade_id: str) -> Any:
+    decision = body()
+    row = await services().db.run_write(
+        trades.approve_process_flow,
+        _caller(),
+        trade_id,
+        status=decision["status"],
+        reason=decision.get("reason"),
+        precondition=if_match(),
+    )
+    return _changed("Approval of trade process flow was successful.", row)
 
 
 async def delete_trade(trade_id: str) -> Any:

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from models.common.caller import Caller
 from models.trades import lifecycle
+from models.trades.requests import linked_trades
 from models.trades.trades import TABLE, TradeRow, get_trade
 from models.trades.units import canonical
 
@@ -24,9 +25,11 @@ from models.trades.units import canonical
 class TradeQuery:
     """What a list asks for; every filter is optional, values within one filter are ORed.
 
+    ``request_ids``/``request_statuses``: only trades linked to a trade request with one of
+    these ids and one of these statuses (``models.trades.requests``).
     ``unknown_attribute_filtered``: the request filters on what this service does not
-    record about a trade (states, cities, trade requests, trades with Sabi), so no trade
-    matches. ``negotiations``: only trades under negotiation (``DRAFT``, ``NEGOTIABLE``).
+    record about a trade (states, cities, trades with Sabi), so no trade matches.
+    ``negotiations``: only trades under negotiation (``DRAFT``, ``NEGOTIABLE``).
     """
 
     limit: int = 20
@@ -42,6 +45,8 @@ class TradeQuery:
     seller_ids: tuple[str, ...] = ()
     buyer_ids: tuple[str, ...] = ()
     unit_types: tuple[str, ...] = ()
+    request_ids: tuple[str, ...] = ()
+    request_statuses: tuple[str, ...] = ()
     unknown_attribute_filtered: bool = False
     negotiations: bool = False
 
@@ -61,9 +66,11 @@ _SEARCHED = (
 )
 
 
-def _conditions(query: TradeQuery) -> list[Any]:
+def _conditions(tenant_id: str, query: TradeQuery) -> list[Any]:
     table = TABLE.c
     found: list[Any] = []
+    if query.request_ids or query.request_statuses:
+        found.append(linked_trades(tenant_id, query.request_ids, query.request_statuses))
     if query.negotiations:
         found.append(table.status.in_([s.value for s in lifecycle.NEGOTIATING]))
     if query.search:
@@ -96,7 +103,11 @@ def list_trades(session: Session, caller: Caller, query: TradeQuery) -> TradePag
     page counts from the cursor.
     """
     table = TABLE.c
-    where = [table.tenant_id == caller.tenant_id, table.deleted_at.is_(None), *_conditions(query)]
+    where = [
+        table.tenant_id == caller.tenant_id,
+        table.deleted_at.is_(None),
+        *_conditions(caller.tenant_id, query),
+    ]
     total = session.connection().execute(select(func.count()).where(*where)).scalar_one()
     descending = query.order == "DESC"
     if query.after is not None:

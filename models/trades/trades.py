@@ -100,6 +100,8 @@ class Trade(SQLModel, table=True):
     payment_details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     delivery_details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     termination_comment: str | None = Field(default=None, max_length=1000)
+    # 0010: the approval of the trade's process flow (PATCH .../process-flows/approval)
+    process_flow_approval: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
     @property
@@ -145,6 +147,7 @@ FIELDS: tuple[TradeField, ...] = (
     TradeField("paymentDetails", "payment_details"),
     TradeField("deliveryDetails", "delivery_details"),
     TradeField("terminationComment", "termination_comment"),
+    TradeField("processFlowApproval", "process_flow_approval"),
     TradeField("version", "version", in_history=False),
     TradeField("createdAt", "created_at", in_history=False),
     TradeField("updatedAt", "updated_at", in_history=False),
@@ -313,8 +316,7 @@ def _write(
         if row is None:
             raise _not_found(trade_id)
         current: dict[str, Any] = dict(row)
-        if caller.is_user_token and current["user_id"] != caller.user_id:
-            raise Forbidden("The user does not have permission to update the trade.")
+        require_changeable_by(caller, current)
         precondition.check(etag(current["id"], current["version"]))
         values = dict(changes(current))
         updated = _apply(session, caller, current, values, columns or tuple(values))
@@ -326,6 +328,13 @@ def _write(
 
 
 _ATTEMPTS = 20
+
+
+def require_changeable_by(caller: Caller, row: TradeRow) -> None:
+    """403 unless the caller may change the trade: the user responsible for it, or a
+    tenant-wide token (which acts for any user of its tenant)."""
+    if caller.is_user_token and row["user_id"] != caller.user_id:
+        raise Forbidden("The user does not have permission to update the trade.")
 
 
 def _apply(
@@ -387,8 +396,6 @@ def _update_with_entry(columns: tuple[str, ...]) -> Any:
     return insert(ENTRIES).from_select(names, entry).returning(ENTRIES.c.version)
 
 
-_SELECT = select(_TABLE).where(*_IN_TENANT)
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
 _GUARDED_UPDATE = update(_TABLE).where(
     _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
 )
@@ -484,6 +491,25 @@ def change_status(
         return {"status": status}
 
     return _write(session, caller, trade_id, move, precondition=precondition)
+
+
+def approve_process_flow(
+    session: Session,
+    caller: Caller,
+    trade_id: str,
+    *,
+    status: str,
+    reason: str | None,
+    precondition: Precondition = UNCONDITIONAL,
+) -> TradeRow:
+    """The trade's process flow approval (replacing an earlier one); a final trade is
+    read-only (409)."""
+
+    def approve(current: dict[str, Any]) -> dict[str, Any]:
+        lifecycle.require_editable(current["status"])
+        return {"process_flow_approval": {"status": status, "reason": reason}}
+
+    return _write(session, caller, trade_id, approve, precondition=precondition)
 
 
 def delete_trade(

@@ -43,7 +43,7 @@ from tests.contract import (
     resolve,
     snapshot,
 )
-from tests.world import BUYER, WRITES, World, bearer, build_world, trade_headers
+from tests.world import BUYER, LEG, WRITES, World, bearer, build_world, trade_headers
 from tradepost.app import SPEC_PATH
 from tradepost.db import Database
 from tradepost.surfaces import surface_for
@@ -289,15 +289,94 @@ ATTEMPTS += [
     ),
 ]
 
+
+# The trade families (trades-families.md) follow the trades rules: another tenant's
+# request, tracking or trade is not found (404), headers naming a tenant or user the token
+# does not belong to are 403, any user of the tenant reads, and only the user responsible
+# (for the trade, or for the tracking) changes (403 for a colleague). A body naming the
+# owner's trade (`tradeId`, the pipeline's `trade`) is refused like a path naming it.
+def _family(template: str) -> Callable[[World], str]:
+    return lambda w: template.format(
+        request=w.request_id, tracking=w.tracking_id, trade=w.trade_id, leg=LEG
+    )
+
+
+FAMILY_READS = [
+    ("getTradeRequest", "/api/trade-requests/{request}"),
+    ("getTradeTracking", "/api/v1/trade-trackings/{tracking}"),
+]
+FAMILY_HISTORIES = [
+    ("getTradeRequestHistory", "/api/trade-requests/{request}/history"),
+    ("getTradeTrackingHistory", "/api/v1/trade-trackings/{tracking}/history"),
+]
+FAMILY_WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
+    (
+        "updateTradeRequestApprovalStatus",
+        "POST",
+        "/api/trade-requests/approval-status/{request}",
+        {"tradeId": "{trade}", "status": "ACCEPTED"},
+    ),
+    ("updateTradeTracking", "PATCH", "/api/v1/trade-trackings/{tracking}", {"itenary": []}),
+    (
+        "updateTradeTrackingStatus",
+        "PATCH",
+        "/api/v1/trade-trackings/{tracking}/status",
+        {"status": "DELIVERED"},
+    ),
+    (
+        "updateTradeTrackingItinerary",
+        "PATCH",
+        "/api/v1/trade-trackings/{tracking}/reference/{leg}/itenary",
+        {"destination": "elsewhere"},
+    ),
+    (
+        "approveTradeProcessFlow",
+        "PATCH",
+        "/api/v1/trades/{trade}/process-flows/approval",
+        {"status": "REJECTED", "reason": "stolen"},
+    ),
+    ("createTradeTracking", "POST", "/api/v1/trade-trackings", {"tradeId": "{trade}"}),
+    *(
+        (op, "PATCH", f"/api/v1/trade-tracking-pipeline/{path}", {"trade": "{trade}"})
+        for op, path in [
+            ("updateTradeTrackingFinances", "finances"),
+            ("confirmTradeTrackingPayment", "finances/confirm-payment"),
+            ("approveTradeTrackingSampling", "sampling/approval"),
+        ]
+    ),
+]
+ATTEMPTS += [
+    *(
+        Attempt(op, who, "GET", _family(url), h, s)
+        for op, url in FAMILY_READS + FAMILY_HISTORIES
+        for who, h, s in TRADE_INTRUDERS
+    ),
+    *(
+        Attempt(op, "a colleague (tenant-wide read)", "GET", _family(url), COLLEAGUE, 200)
+        for op, url in FAMILY_READS
+    ),
+    *(
+        Attempt(op, who, method, _family(url), h, s, body)
+        for op, method, url, body in FAMILY_WRITES
+        for who, h, s in TRADE_INTRUDERS + SAME_TENANT_WRITERS
+    ),
+]
+
 # Operations that name a record in the body rather than in a parameter.
-BODY_ID_OPERATIONS = {"createPurchase"}  # `pricing`: a quote of the same API key
+BODY_ID_OPERATIONS = {
+    "createPurchase",  # `pricing`: a quote of the same API key
+    "createTradeTracking",  # `tradeId`: a trade of the tenant
+    "updateTradeTrackingFinances",  # `trade`: a trade of the tenant
+    "confirmTradeTrackingPayment",
+    "approveTradeTrackingSampling",
+}
 
 
 def fill(body: dict[str, Any] | None, world: World) -> dict[str, Any] | None:
-    """Attempt bodies name the world's records as ``{quote}`` and ``{ref}``."""
+    """Attempt bodies name the world's records as ``{quote}``, ``{ref}`` and ``{trade}``."""
     if body is None:
         return None
-    names = {"{quote}": world.quote_id, "{ref}": world.offset_reference}
+    names = {"{quote}": world.quote_id, "{ref}": world.offset_reference, "{trade}": world.trade_id}
     return {
         key: names.get(value, value) if isinstance(value, str) else value
         for key, value in body.items()
@@ -355,6 +434,8 @@ def owned_ids(world: World) -> set[str]:
         world.offset_file_id,
         world.quote_id,
         world.webhook_id,
+        world.request_id,
+        world.tracking_id,
     }
 
 

@@ -42,14 +42,40 @@ def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
 
 
 # Tags, one run each (the offsets surface's webhooks and calculations have tags of their
-# own, so that each stateful phase has one resource's links to chain).
-SURFACES = ("trades", "strategies", "offsets", "webhooks", "calculations", "service")
+# own, so that each stateful phase has one resource's links to chain). A trade tracking
+# needs a trade: its lane runs the trades too, so that createTrade's link reaches
+# createTradeTracking (the lane's budget is that of both tags).
+SURFACES = (
+    "trades",
+    "trade-requests",
+    "trade-trackings",
+    "trade-tracking-pipeline",
+    "strategies",
+    "offsets",
+    "webhooks",
+    "calculations",
+    "service",
+)
+LANE_TAGS = {"trade-trackings": ("trade-trackings", "trades")}
+
+
+def lane_tags(lane: str) -> tuple[str, ...]:
+    """The tags a lane runs; the first is its own."""
+    return LANE_TAGS.get(lane, (lane,))
+
+
+def test_every_tag_is_fuzzed() -> None:
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    assert {tag["name"] for tag in spec["tags"]} == {
+        t for lane in SURFACES for t in lane_tags(lane)
+    }
 
 
 def explicit_links(tag: str) -> set[tuple[str, str, str]]:
-    """``(source operation, status, link name)`` of every link the spec declares for a tag
-    to an operation of the same tag (a run filtered by tag cannot follow the others, such
-    as a calculation's quote to ``createPurchase``; the in-process run reaches those)."""
+    """``(source operation, status, link name)`` of every link the spec declares from an
+    operation the lane runs to one of the lane's own tag (a run filtered by tag cannot
+    follow the others, such as a calculation's quote to ``createPurchase``; the in-process
+    run reaches those)."""
     spec = yaml.safe_load(SPEC_PATH.read_text())
     tags = {
         operation["operationId"]: operation.get("tags", [])
@@ -61,10 +87,10 @@ def explicit_links(tag: str) -> set[tuple[str, str, str]]:
         (f"{method.upper()} {path}", status, name)
         for path, item in spec["paths"].items()
         for method, operation in item.items()
-        if method != "parameters" and tag in operation.get("tags", [])
+        if method != "parameters" and set(lane_tags(tag)) & set(operation.get("tags", []))
         for status, response in operation["responses"].items()
         for name, link in resolve(response).get("links", {}).items()
-        if tag in tags.get(link.get("operationId"), [])
+        if lane_tags(tag)[0] in tags.get(link.get("operationId"), [])
     }
 
 
@@ -155,7 +181,7 @@ def operations(tag: str) -> list[str]:
         operation["operationId"]
         for item in spec["paths"].values()
         for method, operation in item.items()
-        if method != "parameters" and tag in operation.get("tags", [])
+        if method != "parameters" and set(lane_tags(tag)) & set(operation.get("tags", []))
     ]
 
 
@@ -168,15 +194,15 @@ def fuzz_surface(tag: str, url: str, token: str, backend: str, tmp_path: Path) -
             str(SPEC_PATH),
             "--url",
             url,
-            "--include-tag",
-            tag,
+            *(arg for lane_tag in lane_tags(tag) for arg in ("--include-tag", lane_tag)),
             "--checks",
             "all",
             "--phases",
             # the stateful phase needs links; the service's own endpoints have none
             "examples,coverage,fuzzing" + (",stateful" if explicit_links(tag) else ""),
             "--max-examples",
-            EXAMPLES,
+            # a lane that runs another tag's operations too shares its budget with them
+            str(int(EXAMPLES) * len(lane_tags(tag))),
             "--generation-database",
             "none",
             "--report",

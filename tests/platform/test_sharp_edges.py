@@ -85,6 +85,23 @@ READS: dict[str, tuple[str, Callable[[World], str], Callable[[World], dict[str, 
     "listTrades": ("GET", lambda w: "/api/v1/trades", _as_trade_owner),
     "getTradeHistory": ("GET", lambda w: f"/api/v1/trades/{w.trade_id}/history", _as_trade_owner),
     "listTradeNegotiations": ("GET", lambda w: "/api/v1/trades/negotiations", _as_trade_owner),
+    "getTradeRequest": ("GET", lambda w: f"/api/trade-requests/{w.request_id}", _as_trade_owner),
+    "getTradeRequestHistory": (
+        "GET",
+        lambda w: f"/api/trade-requests/{w.request_id}/history",
+        _as_trade_owner,
+    ),
+    "listTradeTrackings": ("GET", lambda w: "/api/v1/trade-trackings", _as_trade_owner),
+    "getTradeTracking": (
+        "GET",
+        lambda w: f"/api/v1/trade-trackings/{w.tracking_id}",
+        _as_trade_owner,
+    ),
+    "getTradeTrackingHistory": (
+        "GET",
+        lambda w: f"/api/v1/trade-trackings/{w.tracking_id}/history",
+        _as_trade_owner,
+    ),
     "getStrategyPurchase": (
         "GET",
         lambda w: f"/api/v0/user/alice/purchase/{w.purchase_id}/get",

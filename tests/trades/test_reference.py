@@ -311,6 +311,16 @@ class TestRetrieveTrades:
         assert with_country.status_code == without.status_code == 200
         assert with_country.json()["items"] == without.json()["items"]
 
+    def test_ids_are_taken_in_the_pages_form_and_an_unknown_one_matches_nothing(
+        self, client: Any, db: Database, headers: dict[str, str]
+    ) -> None:
+        trade = make_trade(db)
+        documented = client.get("/api/v1/trades?tradeIds=1001,1002", headers=headers)
+        assert documented.status_code == 200, documented.text
+        assert (documented.json()["items"], documented.json()["total"]) == ([], 0)
+        mixed = client.get(f"/api/v1/trades?tradeIds=1001,{trade.id}", headers=headers)
+        assert [t["tradeId"] for t in mixed.json()["items"]] == [trade.id]
+
     @pytest.mark.parametrize(
         ("query", "field"),
         [
@@ -321,7 +331,7 @@ class TestRetrieveTrades:
             ("tradeDateRange=2020-01-01,0000-12-31", "tradeDateRange"),
             ("order=UP", "order"),
             ("page=0", "page"),
-            ("tradeIds=12345", "tradeIds"),
+            ("tradeIds=-1", "tradeIds"),
         ],
     )
     def test_bad_filters_are_named(
@@ -358,7 +368,7 @@ class TestNegotiations:
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["status"], body["statusCode"], body["errors"]) == (True, 200, [])
-        assert body["message"] == "Trade negotiations retrieved successfully."
+        assert body["message"] == "Trade negotiations retrieved successfully"  # the page's
         found = [t["tradeId"] for t in body["data"]["items"]]
         assert found == [negotiable.id, draft.id]  # not ACTIVE, not in Boxes
         assert boxes.id not in found

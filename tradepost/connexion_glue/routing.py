@@ -25,6 +25,9 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 HANDLER_MODULES = {  # an operation's first tag -> the module holding its handlers
     "trades": "handlers.trades.trades",
+    "trade-requests": "handlers.trades.requests",
+    "trade-trackings": "handlers.trades.trackings",
+    "trade-tracking-pipeline": "handlers.trades.pipeline",
     "strategies": "handlers.strategies.strategies",
     "offsets": "handlers.offsets.purchases",
     "webhooks": "handlers.offsets.webhooks",

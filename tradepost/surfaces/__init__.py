@@ -25,7 +25,7 @@ class Surface:
     render_error: Renderer
 
 
-TRADES = Surface("trades", ("/api/v1/",), "X-Request-Id", trades.render_error)
+TRADES = Surface("trades", ("/api/v1/", "/api/trade-requests"), "X-Request-Id", trades.render_error)
 STRATEGIES = Surface(
     "strategies", ("/api/v0/", "/health/"), "X-Request-Id", strategies.render_error
 )
