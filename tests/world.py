@@ -22,6 +22,7 @@ from models.common.caller import Caller
 from models.common.tokens import mint_token
 from models.offsets import purchases as offsets
 from models.offsets import webhooks
+from models.strategies.customers import Customer
 from tests.factories import (
     TEST_PRODUCT,
     make_customer,
@@ -33,6 +34,7 @@ from tests.factories import (
 from tradepost.db import Database
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a much longer passphrase"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,19 @@ def build_world(db: Database) -> World:
     other_trade = make_trade(db, tenant="TENB", user="bob", buyer_id="BUYB")
     purchase = make_strategy_purchase(db, tenant="CUSTA", user="alice")
     other_purchase = make_strategy_purchase(db, tenant="CUSTB", user="bob")
-    make_customer(db, tenant="CUSTA", user="alice", email="alice@example.com", password=PASSWORD)
+    alice = make_customer(
+        db, tenant="CUSTA", user="alice", email="alice@example.com", password=PASSWORD
+    )
+    with db.write() as session:  # carol changes her password (alice's hash: no Argon2 cost)
+        session.add(
+            Customer(
+                tenant_id="CUSTA",
+                username="carol",
+                email="carol@example.com",
+                password_hash=alice.password_hash,
+                created_at=alice.created_at,
+            )
+        )
     offset = make_offset_purchase(
         db,
         "CLIENTA",
@@ -92,6 +106,7 @@ def build_world(db: Database) -> World:
         ("TENB", None),
         ("CUSTA", "alice"),
         ("CUSTA", "amy"),
+        ("CUSTA", "carol"),
         ("CUSTB", "bob"),
         ("CUSTB", None),
         ("CLIENTA", None),  # carbon-offset API keys: any token of the client's tenant
@@ -219,15 +234,16 @@ WRITES: dict[str, Write] = {
         lambda w: {},
         lambda w: {"email": "alice@example.com", "password": PASSWORD},
     ),
-    # The password stays the same, so the change can be sent again.
+    # carol's (a new password may not be the current one, and the change revokes the
+    # customer's login tokens: alice's stay valid for the writes after it).
     "changeStrategiesPassword": Write(
         "POST",
         lambda w: "/api/v0/auth/password/",
-        lambda w: bearer(w, "CUSTA/alice"),
+        lambda w: bearer(w, "CUSTA/carol"),
         lambda w: {
             "old_password": PASSWORD,
-            "new_password": PASSWORD,
-            "new_password_confirmation": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirmation": NEW_PASSWORD,
         },
     ),
     "submitStrategyPurchase": Write(

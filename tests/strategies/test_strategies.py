@@ -361,6 +361,20 @@ class TestChangePassword:
                 {"new_password": ["The password is too similar to the email address."]},
             ),
             ({"new_password": ""}, {"new_password": ["This field may not be blank."]}),
+            # issue 26, Low 17: a listed word with digits, one repeated character, the
+            # current password
+            (
+                {"new_password": "password1234", "new_password_confirmation": "password1234"},
+                {"new_password": ["This password is too common."]},
+            ),
+            (
+                {"new_password": "aaaaaaaaaaaa", "new_password_confirmation": "aaaaaaaaaaaa"},
+                {"new_password": ["This password is too common."]},
+            ),
+            (
+                {"new_password": PASSWORD, "new_password_confirmation": PASSWORD},
+                {"new_password": [customers.SAME_PASSWORD]},
+            ),
         ],
     )
     def test_refusals_change_nothing(
