@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import models
-from models.common.tokens import mint_token
+from models.common.tokens import OFFSETS, TRADES, mint_token
 from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate
@@ -179,9 +179,12 @@ TokenFactory = Callable[..., str]
 
 @pytest.fixture
 def make_token(db: Database) -> TokenFactory:
-    """``make_token("TEN123", "USR456")`` mints a real token in the test database."""
+    """``make_token("TEN123", "USR456")`` mints a real token in the test database: by
+    default a trade API token with a user, a carbon-offset API key without one, as the CLI
+    does; ``kind="strategies"`` a customer's token as its login mints it."""
 
     def make(tenant: str, user: str | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("kind", TRADES if user else OFFSETS)
         with db.write() as session:
             token, _row = mint_token(session, tenant_id=tenant, user_id=user, **kwargs)
         return token

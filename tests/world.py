@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.common.caller import Caller
-from models.common.tokens import mint_token
+from models.common.tokens import OFFSETS, STRATEGIES, TRADES, mint_token
 from models.offsets import purchases as offsets
 from models.offsets import webhooks
 from models.strategies.customers import Customer
@@ -43,7 +43,7 @@ class World:
     other_trade_id: str  # TENB's, owned by bob
     purchase_id: str  # CUSTA's, owned by alice
     other_purchase_id: str  # CUSTB's, owned by bob
-    tokens: dict[str, str]  # "TENA/alice", "TENA/amy", "TENB/bob", "TENB", "CUSTA/alice", ...
+    tokens: dict[str, str]  # "TENA/alice", "TENA", "CUSTA/alice", "CLIENTA", ... (build_world)
     offset_purchase_id: str  # CLIENTA's carbon-offset purchase
     offset_reference: str  # its external_reference, which addresses it too
     offset_file_id: str  # its certificate's file
@@ -98,27 +98,25 @@ def build_world(db: Database) -> World:
             for client in ("CLIENTA", "CLIENTB")
         ]
     tokens = {}
-    principals = [
-        ("TENA", "alice"),
-        ("TENA", "amy"),
-        ("TENA", None),
-        ("TENB", "bob"),
-        ("TENB", None),
-        ("CUSTA", "alice"),
-        ("CUSTA", "amy"),
-        ("CUSTA", "carol"),
-        ("CUSTB", "bob"),
-        ("CUSTB", None),
-        ("CLIENTA", None),  # carbon-offset API keys: any token of the client's tenant
-        ("CLIENTA", "ann"),
-        ("CLIENTB", None),
-        ("CLIENTB", "bob"),
+    principals = [  # name: (kind, tenant, user)
+        ("TENA/alice", TRADES, "TENA", "alice"),
+        ("TENA/amy", TRADES, "TENA", "amy"),
+        ("TENA", TRADES, "TENA", None),
+        ("TENB/bob", TRADES, "TENB", "bob"),
+        ("TENB", TRADES, "TENB", None),
+        # Strategies tokens are the customers' own, as their login mints them.
+        ("CUSTA/alice", STRATEGIES, "CUSTA", "alice"),
+        ("CUSTA/amy", STRATEGIES, "CUSTA", "amy"),
+        ("CUSTA/carol", STRATEGIES, "CUSTA", "carol"),
+        ("CUSTB/bob", STRATEGIES, "CUSTB", "bob"),
+        # Carbon-offset API keys belong to a client; CLIENTA has two.
+        ("CLIENTA", OFFSETS, "CLIENTA", None),
+        ("CLIENTA/second key", OFFSETS, "CLIENTA", None),
+        ("CLIENTB", OFFSETS, "CLIENTB", None),
     ]
     with db.write() as session:
-        for tenant, user in principals:
-            tokens[f"{tenant}/{user}" if user else tenant], _ = mint_token(
-                session, tenant_id=tenant, user_id=user
-            )
+        for name, kind, tenant, user in principals:
+            tokens[name], _ = mint_token(session, kind=kind, tenant_id=tenant, user_id=user)
     return World(
         trade.id,
         other_trade.id,

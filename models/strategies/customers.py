@@ -22,7 +22,7 @@ from sqlalchemy import Column, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.common.caller import Caller
-from models.common.tokens import ApiToken, mint_token
+from models.common.tokens import STRATEGIES, ApiToken, mint_token
 from models.common.types import UTCDateTime, utcnow
 from models.strategies import retailers
 from models.strategies.passwords import weak_password_problems
@@ -41,7 +41,7 @@ LOGIN_FAILED = "login_failed"  # the error code the surface renders as {"error":
 EMAIL_NOT_FOUND = "Invalid credentials; email not found."
 INCORRECT_PASSWORD = "Invalid credentials; incorrect password."  # noqa: S105 (a message)
 NOT_CONFIGURED = "Account not configured. Please contact support."
-LOGIN_KIND = "login"
+LOGIN_KIND = STRATEGIES  # login tokens are the Strategies API's credentials
 
 
 class Customer(SQLModel, table=True):

@@ -121,7 +121,7 @@ def pg_url(pg_database: str) -> str:
 def test_the_limit_holds_across_server_processes(pg_url: str, tmp_path: Path) -> None:
     db = Database(create_db_engine(Settings(database_url=pg_url)))
     with db.write() as session:
-        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
     db.dispose()
     headers = {"Authorization": f"Bearer {token}", "tenantId": "TEN123", "userId": "USR456"}
     env = {"TRADEPOST_RATE_LIMIT_PER_MINUTE": str(LIMIT)}

@@ -70,7 +70,7 @@ def headers(token: str) -> dict[str, str]:
 @pytest.fixture
 def customer(db: Database, make_token: TokenFactory) -> dict[str, str]:
     add_retailer(db)  # example_user of CUST1 belongs to retailer 123
-    return {"Authorization": f"Bearer {make_token('CUST1', 'example_user')}"}
+    return {"Authorization": f"Bearer {make_token('CUST1', 'example_user', kind='strategies')}"}
 
 
 def version_of(response: Any) -> int:
@@ -575,7 +575,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     database = Database(create_db_engine(Settings(database_url=url)))
     migrate.upgrade(database.write_engine)
     with database.write() as session:
-        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
         retailers.add_retailer(session, tenant_id="TEN123", user_id="USR456", retailer_id="123")
         seed_examples(session)  # the offset race buys from the example catalogue
     database.dispose()

@@ -12,14 +12,17 @@ from typing import Any
 from models.common.caller import Caller
 from tradepost.errors import Unauthenticated
 from tradepost.http.context import context_of
+from tradepost.surfaces import surface_for
 
 
 async def bearer_info(token: str, request: Any) -> dict[str, Any]:
-    """Connexion's bearer hook: the principal for a valid token, else 401; 429 over the
+    """Connexion's bearer hook: the principal for a valid token of the request's surface
+    (``tradepost.surfaces``), else 401 in that surface's format; 429 over the
     token's rate limit (``tradepost.http.ratelimit``). Sets the request context's ``Caller``,
     which handlers read through ``tradepost.http.request.caller``."""
     ctx = context_of(request.scope)
-    principal = await ctx.services.tokens.verify(token)
+    surface = surface_for(request.scope["path"])
+    principal = await ctx.services.tokens.verify(token, surface.name)
     ctx.caller = Caller.of(principal, ctx.request_id)
     await ctx.services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}
