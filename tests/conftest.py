@@ -142,6 +142,16 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# The matrices send hundreds of requests and invalid tokens from one address in a minute;
+# tests/platform/test_ratelimit.py tests the limits, which are on by default.
+NO_RATE_LIMITS: dict[str, Any] = {
+    "rate_limit_per_minute": 0,
+    "rate_limit_auth_failures_per_minute": 0,
+    "login_attempts_per_minute": 0,
+    "login_failures_per_minute": 0,
+}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # In-process apps deliver no webhooks (tests/offsets/test_webhooks.py runs real workers), so
@@ -153,6 +163,7 @@ def settings(database_url: str) -> Settings:
         forbid_loop_io=True,  # a database call left on the event loop fails the test
         webhooks_worker=False,
         freeze_heap=False,  # a collection per app start, hundreds of times per worker
+        **NO_RATE_LIMITS,
     )
 
 

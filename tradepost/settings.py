@@ -115,10 +115,27 @@ class Settings(BaseSettings):
         "connections in turn; uvloop let some wait 5-10x the median (bench/NOTES.md).",
     )
     rate_limit_per_minute: int = Field(
-        default=0,
+        default=1200,
         ge=0,
-        description="Requests per minute per token, counted in the database (shared by "
-        "every process); over it, 429 with Retry-After. 0 switches limiting off.",
+        description="Requests per minute per credential, counted in the database (shared "
+        "by every process, written in batches); over it, 429 with Retry-After. 0: off.",
+    )
+    rate_limit_auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Invalid credentials per minute per client address; over it, every "
+        "bearer request from that address is 429 until the minute ends. 0: off.",
+    )
+    login_attempts_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Strategies logins per minute per client address (any email). 0: off.",
+    )
+    login_failures_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed logins per minute per (email, client address): guessing is "
+        "limited without locking the customer out from their own address. 0: off.",
     )
     webhooks_worker: bool = Field(
         default=True,

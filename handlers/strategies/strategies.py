@@ -19,6 +19,7 @@ from tradepost.errors import ApiError, InternalError
 from tradepost.http.request import (
     body,
     caller,
+    client_address,
     if_match,
     json_response,
     read_response,
@@ -59,11 +60,14 @@ async def strategies_login() -> Any:
     on the loop: read the credentials, verify on a password thread, mint the token."""
     credentials = body()
     email, password = credentials["email"], credentials["password"]
-    await services().limiter.check_login(email)
+    limiter, address = services().limiter, client_address()
+    await limiter.check_login(email, address)
     found = await services().db.run_read(customers.find_credentials, email=email)
     verified = await services().passwords.run(
         customers.verify_password, customers.hash_to_verify(found), password
     )
+    if found is None or not verified:
+        await limiter.login_failed(email, address)
     customer = customers.check_login(found, verified)
     lifetime = timedelta(hours=services().settings.login_token_hours)
     grant = await services().db.run_write(customers.issue_login, customer, lifetime=lifetime)

@@ -430,7 +430,8 @@ class TestTradeHistory:
     ) -> None:
         trade = make_trade(db, tenant="TEN999")
         response = client.get(
-            f"/api/v1/trades/{trade.id}/history", headers=trade_headers(make_token("TEN123"))
+            f"/api/v1/trades/{trade.id}/history",
+            headers=trade_headers(make_token("TEN123", kind="trades")),
         )
         assert_trade_error(response, 404, "not_found")
 
@@ -562,7 +563,9 @@ class Live:
     backend: str
     database_url: str
     urls: list[str]
-    headers: dict[str, str]
+    headers: dict[str, str]  # the trade API token's, with its tenancy headers
+    strategies: dict[str, str]  # the customer's token (TEN123/USR456)
+    offsets: dict[str, str]  # the carbon-offset API key of TEN123
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -576,6 +579,8 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     migrate.upgrade(database.write_engine)
     with database.write() as session:
         token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
+        customer, _ = mint_token(session, kind="strategies", tenant_id="TEN123", user_id="USR456")
+        key, _ = mint_token(session, kind="offsets", tenant_id="TEN123")
         retailers.add_retailer(session, tenant_id="TEN123", user_id="USR456", retailer_id="123")
         seed_examples(session)  # the offset race buys from the example catalogue
     database.dispose()
@@ -583,16 +588,26 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
         started = [
             stack.enter_context(running_server(url, tmp_path, *args)) for _ in range(servers)
         ]
-        yield Live(request.param, url, [s.url for s in started], trade_headers(token))
+        yield Live(
+            request.param,
+            url,
+            [s.url for s in started],
+            trade_headers(token),
+            {"Authorization": f"Bearer {customer}"},
+            {"Authorization": f"Bearer {key}"},
+        )
 
 
-def in_parallel(work: Callable[[int, httpx.Client], Any], live: Live) -> list[Any]:
-    """``work(i, client)`` for CLIENTS clients at once, client i on server i mod n."""
+def in_parallel(
+    work: Callable[[int, httpx.Client], Any], live: Live, headers: dict[str, str] | None = None
+) -> list[Any]:
+    """``work(i, client)`` for CLIENTS clients at once, client i on server i mod n, with
+    ``headers`` (the trade API's by default)."""
     barrier = threading.Barrier(CLIENTS)
 
     def run(i: int) -> Any:
         base = live.urls[i % len(live.urls)]
-        with httpx.Client(base_url=base, headers=live.headers, timeout=60) as client:
+        with httpx.Client(base_url=base, headers=headers or live.headers, timeout=60) as client:
             barrier.wait()
             return work(i, client)
 
@@ -719,7 +734,7 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
             time.sleep(0.005)
         raise AssertionError("the key stayed in flight")
 
-    answers = in_parallel(retry_until_answered, live)
+    answers = in_parallel(retry_until_answered, live, live.strategies)
     responses = [response for response, _ in answers]
     conflicts = sum(seen for _, seen in answers)
     assert {r.status_code for r in responses} == {201}
@@ -744,7 +759,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
 ) -> None:
     """The same race on the carbon-offset surface: a merge patch that extends a metadata
     value read just before, guarded by the read's ETag."""
-    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[0], headers=live.offsets) as client:
         quote = client.get("/v2/pricing", params={"carbon_quantity": 1}).json()
         created = client.post(
             "/v2/purchases", json={"pricing": quote["id"], "metadata": {"log": "start"}}
@@ -764,7 +779,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
             outcomes.append((mark, written.status_code, written))
         return outcomes
 
-    outcomes = [o for client in in_parallel(read_modify_write, live) for o in client]
+    outcomes = [o for client in in_parallel(read_modify_write, live, live.offsets) for o in client]
     applied = sorted(
         (int(r.headers["etag"].rsplit("-v", 1)[1].rstrip('"')), mark, r.json()["metadata"]["log"])
         for mark, status, r in outcomes
@@ -777,7 +792,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
     for position, (version, mark, log) in enumerate(applied):
         expected = f"{expected}|{mark}"
         assert (version, log) == (position + 2, expected)
-    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[-1], headers=live.offsets) as client:
         final = client.get(url)
         history = client.get(f"{url}/history", params={"limit": 100}).json()["data"]
     lost = [mark for _v, mark, _l in applied if mark not in final.json()["metadata"]["log"]]

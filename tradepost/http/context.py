@@ -64,6 +64,13 @@ def start(scope: Any, request_id: str) -> RequestContext:
     return context
 
 
+def client_address(scope: Any) -> str:
+    """The client's address (uvicorn's: the peer, or ``X-Forwarded-For`` from a proxy it
+    trusts); ``"unknown"`` when the server gives none."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def context_of(scope: Any) -> RequestContext:
     context: RequestContext = scope["state"][_KEY]
     return context

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from models.common.caller import Caller
 from tradepost import jsonio
 from tradepost.conditional import Precondition, matches_weakly, precondition
+from tradepost.http import context
 from tradepost.http.context import RequestContext, context_of
 from tradepost.http.services import Services
 
@@ -55,6 +56,11 @@ def request_url() -> URL:
 def base_url() -> str:
     """The service's own origin, for links in responses (``http://host:port``)."""
     return str(request.base_url).rstrip("/")
+
+
+def client_address() -> str:
+    """The client's address, for per-address limits (``tradepost.http.context``)."""
+    return context.client_address(scope)
 
 
 def request_id() -> str:
