@@ -99,10 +99,11 @@ def test_a_server_on_a_new_sqlite_file_migrates_it_before_serving(tmp_path: Path
 
 def test_0010_gives_every_existing_token_the_surface_it_was_used_on(tmp_path: Path) -> None:
     """Issue 26, High 2: the rules in migrations/versions/0010_credential_kinds.py, one
-    token per rule; the tables at 0009 are the models' (0010 changes data only)."""
+    token per rule. The rows are made at head by the factories with the kinds of before
+    (``api``, ``login``), the schema taken down to 0009, then up again through 0010."""
     engine = create_db_engine(Settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
     db = Database(engine)
-    migrate.upgrade(db.write_engine, "0009")
+    migrate.upgrade(db.write_engine)
     make_trade(db, tenant="TEN123", user="USR456")
     make_trade(db, tenant="MIXED", user="u")
     make_quote(db, "CLIENT1")
@@ -152,6 +153,7 @@ def test_0010_gives_every_existing_token_the_surface_it_was_used_on(tmp_path: Pa
                     before=None,
                     after={},
                 )
+    downgrade(db, "0009")
     migrate.upgrade(db.write_engine)
 
     def kinds() -> dict[str, str]:
@@ -169,10 +171,14 @@ def test_0010_gives_every_existing_token_the_surface_it_was_used_on(tmp_path: Pa
         "tenant-wide, mixed tenant": "trades+offsets",
         "tenant-wide, no data": "trades+offsets",
     }
-    with db.write_engine.begin() as connection:
-        config = migrate._config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0009")
+    downgrade(db, "0009")
     assert set(kinds().values()) == {"login", "api"}
     assert kinds()["login"] == "login"
     engine.dispose()
+
+
+def downgrade(db: Database, revision: str) -> None:
+    with db.write_engine.begin() as connection:
+        config = migrate._config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -382,11 +383,14 @@ class TestTradeHistory:
         assert page.status_code == 200
         items = page.json()["items"]
         assert page.json()["nextCursor"] is None
-        assert [(e["version"], e["action"], e["requestId"]) for e in items] == [
+        assert [(e["version"], e["action"], e["clientRequestId"]) for e in items] == [
             (1, "create", "req-create"),
             (2, "update", "req-1"),
             (3, "update", "r2"),
         ]
+        # Issue 26, Low 19: the service's own id, never the caller's text, is the request id
+        for entry in items:
+            assert str(uuid.UUID(entry["requestId"])) == entry["requestId"]
         create, first, second = items
         assert create["before"] is None
         assert create["after"]["quantity"] == 10
@@ -394,11 +398,14 @@ class TestTradeHistory:
         assert (first["before"]["quantity"], first["after"]["quantity"]) == (10, 20)
         assert (first["before"]["totalAmount"], first["after"]["totalAmount"]) == (50, 100)
         assert (second["before"]["description"], second["after"]["description"]) == (None, "x")
-        principal = create["principal"]
-        assert principal["tenantId"] == "TEN123"
-        assert principal["userId"] == "USR456"
-        assert isinstance(principal["tokenId"], int)
+        # Issue 26, Low 19: how, not which token (no internal id)
+        assert create["principal"] == {
+            "tenantId": "TEN123",
+            "userId": "USR456",
+            "actor": "user token",
+        }
         assert token not in page.text
+        assert "tokenId" not in page.text
 
     def test_pages_follow_the_cursor(
         self, client: Any, db: Database, headers: dict[str, str]
@@ -493,7 +500,9 @@ class TestStrategyHistory:
         assert first["next"].endswith(f"{url}?limit=2&offset=2")
         assert [e["action"] for e in first["results"]] == ["create", "update"]
         create, update = first["results"]
-        assert create["request_id"] == "submit-1"
+        assert create["client_request_id"] == "submit-1"
+        assert create["request_id"] != "submit-1"
+        assert update["client_request_id"] is None
         assert create["before"] is None
         assert create["after"]["status"] == "pending"
         assert create["after"]["purchase"]["bytes"] > 0
@@ -503,7 +512,7 @@ class TestStrategyHistory:
         assert update["principal"] == {
             "tenant_id": "CUST1",
             "user_id": "example_user",
-            "token_id": update["principal"]["token_id"],
+            "actor": "user token",
         }
         last = client.get(f"{url}?limit=2&offset=2", headers=customer).json()
         assert last["next"] is None

@@ -30,7 +30,7 @@ async def bearer_info(token: str, request: Any) -> dict[str, Any]:
     except Unauthenticated:
         await ctx.services.limiter.auth_failed(address)
         raise
-    ctx.caller = Caller.of(principal, ctx.request_id)
+    ctx.caller = Caller.of(principal, ctx.service_request_id, ctx.client_request_id)
     await ctx.services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}
 

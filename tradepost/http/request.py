@@ -68,6 +68,13 @@ def request_id() -> str:
     return _context().request_id
 
 
+def history_request_ids() -> tuple[str, str | None]:
+    """The service's own id for this request and the caller's adopted one, as change
+    history records them (``Caller``)."""
+    ctx = _context()
+    return ctx.service_request_id, ctx.client_request_id
+
+
 def if_match() -> Precondition:
     """The update's ``If-Match`` precondition (unconditional without the header)."""
     return precondition(header("If-Match"))
