@@ -33,11 +33,12 @@ def api_schema(app: Any, make_token: TokenFactory) -> Any:
 
     @loaded.auth(refresh_interval=None)
     class SurfaceToken:
-        def get(self, case: Any, ctx: Any) -> str:
-            return tokens[surface_for(case.operation.path).name]
+        def get(self, case: Any, ctx: Any) -> str | None:
+            return tokens.get(surface_for(case.operation.path).name)  # service paths: none
 
-        def set(self, case: Any, data: str, ctx: Any) -> None:
-            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        def set(self, case: Any, data: str | None, ctx: Any) -> None:
+            if data is not None:
+                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
     loaded.app = app
     return loaded
