@@ -34,7 +34,8 @@ from tradepost.settings import Settings
 FLOOD = 12  # anonymous logins in flight at every moment
 SAMPLES = 15  # PATCH and GET pairs timed, alone and under the flood
 RATIO = 10  # flooded median over alone median, at most (before the fix: 100x and more)
-SLACK = 0.05  # seconds of CPU sharing allowed on top, for a busy shared machine
+SLACK = 0.25  # seconds of CPU sharing allowed on top, for a busy shared machine (before
+# the fix the flooded medians were 4.6 s on SQLite and 6.2 s on PostgreSQL)
 
 CLIENT = """
 import asyncio, json, statistics, sys, time, uuid
