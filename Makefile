@@ -24,7 +24,7 @@ PORT ?= 8000
 run: install
 	@$(BIN)/tradepost db upgrade
 	@$(BIN)/tradepost products seed
-	@echo "A token for tenant TEN123, user USR456 (send it as 'Authorization: Bearer <token>'):"
+	@echo "A trade API token for tenant TEN123, user USR456 (send it as 'Authorization: Bearer <token>'):"
 	@$(BIN)/tradepost tokens create --tenant TEN123 --user USR456
 	@echo "API docs (Swagger UI): http://$(HOST):$(PORT)/docs/   spec: http://$(HOST):$(PORT)/openapi.json"
 	$(BIN)/tradepost serve --host $(HOST) --port $(PORT)

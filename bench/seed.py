@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from models.common.caller import Caller
-from models.common.tokens import mint_token
+from models.common.tokens import STRATEGIES, TRADES, mint_token
 from models.strategies import purchases as strategies
 from models.strategies import retailers
 from models.trades import trades
@@ -64,9 +64,11 @@ def seed(url: str, rows: int) -> Seeded:
     try:
         migrate.upgrade(db.write_engine)
         with db.write() as session:
-            trade_token, _ = mint_token(session, tenant_id=TRADE_TENANT, user_id=TRADE_USER)
-            strategy_token, _ = mint_token(
-                session, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER
+            trade_token, _ = mint_token(
+                session, kind=TRADES, tenant_id=TRADE_TENANT, user_id=TRADE_USER
+            )
+            strategy_token, _ = mint_token(  # the customer's token, as its login mints it
+                session, kind=STRATEGIES, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER
             )
             seeded = Seeded(url, trade_token, strategy_token)
             seller = Caller.for_tenant(TRADE_TENANT).naming(TRADE_TENANT, TRADE_USER, "US")

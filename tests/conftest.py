@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import models
-from models.common.tokens import mint_token
+from models.common.tokens import OFFSETS, TRADES, mint_token
 from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate
@@ -142,6 +142,16 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# The matrices send hundreds of requests and invalid tokens from one address in a minute;
+# tests/platform/test_ratelimit.py tests the limits, which are on by default.
+NO_RATE_LIMITS: dict[str, Any] = {
+    "rate_limit_per_minute": 0,
+    "rate_limit_auth_failures_per_minute": 0,
+    "login_attempts_per_minute": 0,
+    "login_failures_per_minute": 0,
+}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # In-process apps deliver no webhooks (tests/offsets/test_webhooks.py runs real workers), so
@@ -153,6 +163,7 @@ def settings(database_url: str) -> Settings:
         forbid_loop_io=True,  # a database call left on the event loop fails the test
         webhooks_worker=False,
         freeze_heap=False,  # a collection per app start, hundreds of times per worker
+        **NO_RATE_LIMITS,
     )
 
 
@@ -179,9 +190,12 @@ TokenFactory = Callable[..., str]
 
 @pytest.fixture
 def make_token(db: Database) -> TokenFactory:
-    """``make_token("TEN123", "USR456")`` mints a real token in the test database."""
+    """``make_token("TEN123", "USR456")`` mints a real token in the test database: by
+    default a trade API token with a user, a carbon-offset API key without one, as the CLI
+    does; ``kind="strategies"`` a customer's token as its login mints it."""
 
     def make(tenant: str, user: str | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("kind", TRADES if user else OFFSETS)
         with db.write() as session:
             token, _row = mint_token(session, tenant_id=tenant, user_id=user, **kwargs)
         return token

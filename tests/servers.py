@@ -80,6 +80,12 @@ def running_server(
         # Every database statement on the event loop's thread fails (tradepost/db.py).
         "TRADEPOST_FORBID_LOOP_IO": "true",
         "TRADEPOST_SPEC_CHECKED_SHA256": checked_spec_digest(),
+        # Fuzzers and floods send far more than a client would (the limits are on by
+        # default; tests/platform/test_ratelimit.py turns them on where it tests them).
+        "TRADEPOST_RATE_LIMIT_PER_MINUTE": "0",
+        "TRADEPOST_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE": "0",
+        "TRADEPOST_LOGIN_ATTEMPTS_PER_MINUTE": "0",
+        "TRADEPOST_LOGIN_FAILURES_PER_MINUTE": "0",
         **(env or {}),
     }
     with log.open("wb") as output:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.common.caller import Caller
-from models.common.tokens import mint_token
+from models.common.tokens import OFFSETS, STRATEGIES, TRADES, mint_token
 from models.offsets import purchases as offsets
 from models.offsets import webhooks
+from models.strategies.customers import Customer
 from tests.factories import (
     TEST_PRODUCT,
     make_customer,
@@ -36,6 +37,7 @@ from tests.factories import (
 from tradepost.db import Database
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a much longer passphrase"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class World:
     other_trade_id: str  # TENB's, owned by bob
     purchase_id: str  # CUSTA's, owned by alice
     other_purchase_id: str  # CUSTB's, owned by bob
-    tokens: dict[str, str]  # "TENA/alice", "TENA/amy", "TENB/bob", "TENB", "CUSTA/alice", ...
+    tokens: dict[str, str]  # "TENA/alice", "TENA", "CUSTA/alice", "CLIENTA", ... (build_world)
     offset_purchase_id: str  # CLIENTA's carbon-offset purchase
     offset_reference: str  # its external_reference, which addresses it too
     offset_file_id: str  # its certificate's file
@@ -71,7 +73,19 @@ def build_world(db: Database) -> World:
     other_trade = make_trade(db, tenant="TENB", user="bob", buyer_id="BUYB")
     purchase = make_strategy_purchase(db, tenant="CUSTA", user="alice")
     other_purchase = make_strategy_purchase(db, tenant="CUSTB", user="bob")
-    make_customer(db, tenant="CUSTA", user="alice", email="alice@example.com", password=PASSWORD)
+    alice = make_customer(
+        db, tenant="CUSTA", user="alice", email="alice@example.com", password=PASSWORD
+    )
+    with db.write() as session:  # carol changes her password (alice's hash: no Argon2 cost)
+        session.add(
+            Customer(
+                tenant_id="CUSTA",
+                username="carol",
+                email="carol@example.com",
+                password_hash=alice.password_hash,
+                created_at=alice.created_at,
+            )
+        )
     offset = make_offset_purchase(
         db,
         "CLIENTA",
@@ -92,26 +106,25 @@ def build_world(db: Database) -> World:
             for client in ("CLIENTA", "CLIENTB")
         ]
     tokens = {}
-    principals = [
-        ("TENA", "alice"),
-        ("TENA", "amy"),
-        ("TENA", None),
-        ("TENB", "bob"),
-        ("TENB", None),
-        ("CUSTA", "alice"),
-        ("CUSTA", "amy"),
-        ("CUSTB", "bob"),
-        ("CUSTB", None),
-        ("CLIENTA", None),  # carbon-offset API keys: any token of the client's tenant
-        ("CLIENTA", "ann"),
-        ("CLIENTB", None),
-        ("CLIENTB", "bob"),
+    principals = [  # name: (kind, tenant, user)
+        ("TENA/alice", TRADES, "TENA", "alice"),
+        ("TENA/amy", TRADES, "TENA", "amy"),
+        ("TENA", TRADES, "TENA", None),
+        ("TENB/bob", TRADES, "TENB", "bob"),
+        ("TENB", TRADES, "TENB", None),
+        # Strategies tokens are the customers' own, as their login mints them.
+        ("CUSTA/alice", STRATEGIES, "CUSTA", "alice"),
+        ("CUSTA/amy", STRATEGIES, "CUSTA", "amy"),
+        ("CUSTA/carol", STRATEGIES, "CUSTA", "carol"),
+        ("CUSTB/bob", STRATEGIES, "CUSTB", "bob"),
+        # Carbon-offset API keys belong to a client; CLIENTA has two.
+        ("CLIENTA", OFFSETS, "CLIENTA", None),
+        ("CLIENTA/second key", OFFSETS, "CLIENTA", None),
+        ("CLIENTB", OFFSETS, "CLIENTB", None),
     ]
     with db.write() as session:
-        for tenant, user in principals:
-            tokens[f"{tenant}/{user}" if user else tenant], _ = mint_token(
-                session, tenant_id=tenant, user_id=user
-            )
+        for name, kind, tenant, user in principals:
+            tokens[name], _ = mint_token(session, kind=kind, tenant_id=tenant, user_id=user)
     return World(
         trade.id,
         other_trade.id,
@@ -296,15 +309,16 @@ WRITES: dict[str, Write] = {
         lambda w: {},
         lambda w: {"email": "alice@example.com", "password": PASSWORD},
     ),
-    # The password stays the same, so the change can be sent again.
+    # carol's (a new password may not be the current one, and the change revokes the
+    # customer's login tokens: alice's stay valid for the writes after it).
     "changeStrategiesPassword": Write(
         "POST",
         lambda w: "/api/v0/auth/password/",
-        lambda w: bearer(w, "CUSTA/alice"),
+        lambda w: bearer(w, "CUSTA/carol"),
         lambda w: {
             "old_password": PASSWORD,
-            "new_password": PASSWORD,
-            "new_password_confirmation": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirmation": NEW_PASSWORD,
         },
     ),
     "submitStrategyPurchase": Write(

@@ -43,7 +43,8 @@ from tradepost.http.context import context_of
 from tradepost.http.document import SpecDocument
 from tradepost.http.idempotency import Idempotency, spec_operations
 from tradepost.http.middleware import BodyLimit, RequestLog, anonymous_operations
-from tradepost.http.ratelimit import RateLimiter
+from tradepost.http.passwords import PasswordWork
+from tradepost.http.ratelimit import Limits, RateLimiter
 from tradepost.http.services import Services
 from tradepost.http.tokens import TokenVerifier
 from tradepost.ops import looplag, migrate, supervision
@@ -92,8 +93,22 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     db = Database(create_db_engine(settings), forbid_loop_io=settings.forbid_loop_io)
     metrics.watch_pool(db.serving_engine)
     tokens = TokenVerifier(db, ttl=settings.token_cache_seconds, maxsize=settings.token_cache_size)
-    limiter = RateLimiter(db, per_minute=settings.rate_limit_per_minute)
-    return Services(settings=settings, db=db, tokens=tokens, metrics=metrics, limiter=limiter)
+    limits = Limits(
+        per_credential=settings.rate_limit_per_minute,
+        auth_failures_per_address=settings.rate_limit_auth_failures_per_minute,
+        logins_per_address=settings.login_attempts_per_minute,
+        login_failures=settings.login_failures_per_minute,
+    )
+    limiter = RateLimiter(db, limits)
+    passwords = PasswordWork(threads=settings.password_threads, queue=settings.password_queue)
+    return Services(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        metrics=metrics,
+        limiter=limiter,
+        passwords=passwords,
+    )
 
 
 def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
@@ -127,6 +142,7 @@ def create_app(settings: Settings | None = None) -> DecoratedOnceApp:
             if worker is not None:
                 await worker.stop()
             await services.db.aclose()
+            await asyncio.to_thread(services.passwords.close)
             if settings.freeze_heap:
                 gc.unfreeze()  # an app started again in this process frees the old one
 

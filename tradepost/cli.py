@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from models.common.caller import Caller
 from models.common.idempotency import purge_expired
 from models.common.tenants import tenant_counts
-from models.common.tokens import list_tokens, mint_token, revoke_token
+from models.common.tokens import MINTABLE, OFFSETS, TRADES, list_tokens, mint_token, revoke_token
 from models.common.types import utcnow
 from models.offsets import catalogue
 from models.strategies import configs as strategy_configs
@@ -212,9 +212,13 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 
 MAX_TOKEN_HOURS = 24 * 365 * 100
+SURFACE_NAMES = {TRADES: "trade API token", OFFSETS: "carbon-offset API key"}
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
+    """A trade API token (``--surface trades``, the default with ``--user``) or a
+    carbon-offset API key (``--surface offsets``, the default without). The token alone
+    goes to stdout, what was minted to stderr."""
     hours = args.expires_in_hours
     if hours is not None and not (0 < hours <= MAX_TOKEN_HOURS):  # NaN fails too
         # 0 used to mint a token that never expires: leave the option out for that.
@@ -224,14 +228,25 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    surface = args.surface or (TRADES if args.user else OFFSETS)
+    if surface == OFFSETS and args.user:
+        print(
+            "a carbon-offset API key belongs to a client, not to a user: drop --user",
+            file=sys.stderr,
+        )
+        return 2
     with _database(args) as db:
         expires = (
             utcnow() + timedelta(hours=args.expires_in_hours) if args.expires_in_hours else None
         )
         with db.write() as session:
-            token, _row = mint_token(
-                session, tenant_id=args.tenant, user_id=args.user, expires_at=expires
+            token, row = mint_token(
+                session, kind=surface, tenant_id=args.tenant, user_id=args.user, expires_at=expires
             )
+    whom = f"tenant {args.tenant}" + (f", user {args.user}" if args.user else " (tenant-wide)")
+    if surface == OFFSETS:
+        whom = f"client {args.tenant}"
+    print(f"minted {SURFACE_NAMES[surface]} {row.id} for {whom}", file=sys.stderr)
     print(token)
     return 0
 
@@ -634,8 +649,18 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
         dest="tokens_command", required=True
     )
-    create = tokens.add_parser("create", help="mint a token; prints it alone on stdout")
-    create.add_argument("--tenant", required=True, type=_identifier)
+    create = tokens.add_parser(
+        "create",
+        help="mint a trade API token or a carbon-offset API key; prints it alone on stdout",
+    )
+    create.add_argument(
+        "--surface",
+        choices=MINTABLE,
+        help="trades: a trade API token (tenant, optionally --user); offsets: a carbon-offset "
+        "API key (the client's, no --user). Default: trades with --user, offsets without. "
+        "Strategies tokens come from the Strategies login.",
+    )
+    create.add_argument("--tenant", required=True, type=_identifier, help="tenant or client")
     create.add_argument("--user", type=_identifier)
     create.add_argument("--expires-in-hours", type=float)
     create.set_defaults(func=cmd_tokens_create)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,20 @@ class Settings(BaseSettings):
     )
     token_cache_size: int = Field(default=10_000, ge=0)
     login_token_hours: float = Field(default=24.0, gt=0)
+    password_threads: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        le=64,
+        description="Threads per process that hash and verify passwords (Argon2id, ~100 ms "
+        "of CPU each), outside any transaction and off the event loop: at most this many "
+        "run at once, so a flood of logins slows logins only (half the CPUs, at least 1).",
+    )
+    password_queue: int = Field(
+        default=64,
+        ge=0,
+        description="Password checks that may wait for a thread; beyond that a login or "
+        "password change is refused at once (429, Retry-After: 1).",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024,
         gt=0,
@@ -120,10 +135,27 @@ class Settings(BaseSettings):
         "connections in turn; uvloop let some wait 5-10x the median (bench/NOTES.md).",
     )
     rate_limit_per_minute: int = Field(
-        default=0,
+        default=1200,
         ge=0,
-        description="Requests per minute per token, counted in the database (shared by "
-        "every process); over it, 429 with Retry-After. 0 switches limiting off.",
+        description="Requests per minute per credential, counted in the database (shared "
+        "by every process, written in batches); over it, 429 with Retry-After. 0: off.",
+    )
+    rate_limit_auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Invalid credentials per minute per client address; over it, every "
+        "bearer request from that address is 429 until the minute ends. 0: off.",
+    )
+    login_attempts_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Strategies logins per minute per client address (any email). 0: off.",
+    )
+    login_failures_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed logins per minute per (email, client address): guessing is "
+        "limited without locking the customer out from their own address. 0: off.",
     )
     webhooks_worker: bool = Field(
         default=True,

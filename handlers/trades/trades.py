@@ -8,7 +8,7 @@ from typing import Any
 from handlers.trades.tenancy import envelope
 from handlers.trades.tenancy import header_caller as _caller
 from models.common.caller import Caller
-from models.common.history import ChangeEntry, snapshot
+from models.common.history import ChangeEntry, actor_label, snapshot
 from models.trades import lists as trade_lists
 from models.trades import trades
 from models.trades.lists import TradePage, TradeQuery
@@ -16,10 +16,10 @@ from models.trades.trades import TradeRow
 from tradepost.http.request import (
     body,
     create,
+    history_request_ids,
     if_match,
     json_response,
     read_response,
-    request_id,
     services,
 )
 
@@ -42,9 +42,10 @@ def change_json(entry: ChangeEntry) -> dict[str, Any]:
         "principal": {
             "tenantId": entry.actor_tenant_id,
             "userId": entry.actor_user_id,
-            "tokenId": entry.actor_token_id,
+            "actor": actor_label(entry),
         },
         "requestId": entry.request_id,
+        "clientRequestId": entry.client_request_id,
         "before": before,
         "after": after,
     }
@@ -240,7 +241,7 @@ async def delete_trade(trade_id: str) -> Any:
 
 async def accept_trade(trade_id: str, tenant_id: str, buyer_id: str) -> Any:
     row, _changed_now = await services().db.run_write(
-        trades.accept_trade, Caller.for_link(tenant_id, buyer_id, request_id()), trade_id
+        trades.accept_trade, Caller.for_link(tenant_id, buyer_id, *history_request_ids()), trade_id
     )
     return json_response(
         {

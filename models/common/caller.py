@@ -32,10 +32,19 @@ class Caller:
     country_code: str | None = None
     """The trade API's ``countryCode`` header (None elsewhere)."""
 
+    client_request_id: str | None = None
+    """The caller's own ``X-Request-Id`` (well-formed, adopted), recorded apart from
+    ``request_id``, the service's own id for the request."""
+
     @classmethod
-    def of(cls, principal: Principal, request_id: str | None = None) -> Caller:
+    def of(
+        cls,
+        principal: Principal,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+    ) -> Caller:
         """The caller a token stands for, acting as its own user (if any)."""
-        return cls(principal, request_id, principal.user_id)
+        return cls(principal, request_id, principal.user_id, None, client_request_id)
 
     @classmethod
     def for_tenant(cls, tenant_id: str) -> Caller:
@@ -43,9 +52,16 @@ class Caller:
         return cls(Principal(0, tenant_id, None, None))
 
     @classmethod
-    def for_link(cls, tenant_id: str, user_id: str, request_id: str | None) -> Caller:
+    def for_link(
+        cls,
+        tenant_id: str,
+        user_id: str,
+        request_id: str | None,
+        client_request_id: str | None = None,
+    ) -> Caller:
         """A caller without a token, identified by what a public link names."""
-        return cls(Principal(0, tenant_id, user_id, None), request_id, user_id)
+        principal = Principal(0, tenant_id, user_id, None)
+        return cls(principal, request_id, user_id, None, client_request_id)
 
     @property
     def tenant_id(self) -> str:

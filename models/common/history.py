@@ -3,8 +3,10 @@
 ``record_change`` is called by the domain function that makes the change, on the same
 session, so the entry commits or rolls back with the change itself: a refused or failed
 update leaves no entry. An entry names the resource (type, id, tenant), the version the
-change produced, when, who (the token's tenant, user and token id, never the token), the
-request id, and a JSON snapshot of the resource's fields before (null for a create) and
+change produced, when, who (the token's tenant, user and token id, never the token; shown
+as a label, ``actor_label``, never the id), the service's own request id and the caller's
+``X-Request-Id`` apart (a caller cannot write its own text as the service's id),
+and a JSON snapshot of the resource's fields before (null for a create) and
 after. Nothing in the API writes or deletes entries.
 
 Any surface plugs in with its own ``resource_type`` (``"trade"``, ``"strategy_purchase"``,
@@ -44,6 +46,7 @@ class ChangeEntry(SQLModel, table=True):
     actor_user_id: str | None = Field(default=None, max_length=64)
     actor_token_id: int | None = Field(default=None)
     request_id: str | None = Field(default=None, max_length=128)
+    client_request_id: str | None = Field(default=None, max_length=128)
     before_json: str | None = Field(default=None, sa_column=Column(Text))
     after_json: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -101,6 +104,7 @@ def entry_values(
         "actor_user_id": principal.user_id,
         "actor_token_id": principal.token_id or None,
         "request_id": caller.request_id or None,
+        "client_request_id": caller.client_request_id or None,
         "before_json": None if before is None else jsonio.dumps(before).decode(),
         "after_json": jsonio.dumps(after).decode(),
     }
@@ -166,6 +170,22 @@ def snapshot(entry: ChangeEntry) -> tuple[Any, Any]:
     return before, jsonio.raw(entry.after_json)
 
 
+USER_TOKEN = "user token"  # noqa: S105 (a label)
+TENANT_TOKEN = "tenant-wide token"  # noqa: S105 (a label)
+PUBLIC_LINK = "public link"
+OPERATOR = "operator"
+ACTORS = (USER_TOKEN, TENANT_TOKEN, PUBLIC_LINK, OPERATOR)
+
+
+def actor_label(entry: ChangeEntry) -> str:
+    """How the change was made, without the token's internal id (which would let one
+    user of a tenant tell a colleague's credentials apart): a user's token, a
+    tenant-wide token, a public link (the trade accept link), or the operator (the CLI)."""
+    if entry.actor_token_id is None:
+        return PUBLIC_LINK if entry.actor_user_id else OPERATOR
+    return USER_TOKEN if entry.actor_user_id else TENANT_TOKEN
+
+
 def snake_case_json(entry: ChangeEntry) -> dict[str, Any]:
     """An entry as the snake_case surfaces (Strategies v0, carbon offsets v2) show it."""
     before, after = snapshot(entry)
@@ -176,9 +196,10 @@ def snake_case_json(entry: ChangeEntry) -> dict[str, Any]:
         "principal": {
             "tenant_id": entry.actor_tenant_id,
             "user_id": entry.actor_user_id,
-            "token_id": entry.actor_token_id,
+            "actor": actor_label(entry),
         },
         "request_id": entry.request_id,
+        "client_request_id": entry.client_request_id,
         "before": before,
         "after": after,
     }

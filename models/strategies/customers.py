@@ -22,7 +22,7 @@ from sqlalchemy import Column, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.common.caller import Caller
-from models.common.tokens import ApiToken, mint_token
+from models.common.tokens import STRATEGIES, ApiToken, mint_token
 from models.common.types import UTCDateTime, utcnow
 from models.strategies import retailers
 from models.strategies.passwords import weak_password_problems
@@ -41,7 +41,7 @@ LOGIN_FAILED = "login_failed"  # the error code the surface renders as {"error":
 EMAIL_NOT_FOUND = "Invalid credentials; email not found."
 INCORRECT_PASSWORD = "Invalid credentials; incorrect password."  # noqa: S105 (a message)
 NOT_CONFIGURED = "Account not configured. Please contact support."
-LOGIN_KIND = "login"
+LOGIN_KIND = STRATEGIES  # login tokens are the Strategies API's credentials
 
 
 class Customer(SQLModel, table=True):
@@ -79,7 +79,7 @@ def create_customer(
         username=username,
         name=name,
         email=email.strip().lower(),
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         created_at=utcnow(),
     )
     session.add(customer)
@@ -105,26 +105,70 @@ def find_customer(session: Session, *, tenant_id: str, username: str) -> Custome
     return session.exec(statement).first()
 
 
-def _verified(hashed: str, password: str) -> bool:
+def hash_password(password: str) -> str:
+    """An Argon2id hash (~100 ms of CPU): call it off the loop, outside any transaction
+    (``tradepost.http.passwords``)."""
+    return _hasher.hash(password)
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """Whether ``password`` matches ``hashed`` (~100 ms of CPU, same rules as above)."""
     try:
         return bool(_hasher.verify(hashed, password))
     except (VerificationError, InvalidHashError):
         return False
 
 
-def authenticate(session: Session, *, email: str, password: str) -> Customer:
-    """The customer with these credentials, else 401 with the document's text for why."""
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a password check needs of a customer, read in a short transaction of its own."""
+
+    customer_id: int
+    tenant_id: str
+    username: str
+    email: str
+    password_hash: str
+
+
+def _credentials(customer: Customer) -> Credentials:
+    assert customer.id is not None
+    return Credentials(
+        customer.id,
+        customer.tenant_id,
+        customer.username,
+        customer.email,
+        customer.password_hash,
+    )
+
+
+def find_credentials(session: Session, *, email: str) -> Credentials | None:
+    """The customer with this email (case-insensitive), if any.
+
+    Whoever verifies then uses ``DUMMY_HASH`` for an unknown email, so that both paths
+    cost one Argon2 verification."""
     customer = session.exec(select(Customer).where(Customer.email == email.strip().lower())).first()
-    if not _verified(customer.password_hash if customer else DUMMY_HASH, password):
-        reason = INCORRECT_PASSWORD if customer is not None else EMAIL_NOT_FOUND
+    return None if customer is None else _credentials(customer)
+
+
+def hash_to_verify(found: Credentials | None) -> str:
+    return DUMMY_HASH if found is None else found.password_hash
+
+
+def check_login(found: Credentials | None, verified: bool) -> Credentials:
+    """The customer whose password was verified, else 401 with the document's text."""
+    if found is None or not verified:
+        reason = EMAIL_NOT_FOUND if found is None else INCORRECT_PASSWORD
         raise Unauthenticated(reason, code=LOGIN_FAILED)
-    assert customer is not None
-    return customer
+    return found
 
 
-def login(session: Session, *, email: str, password: str, lifetime: timedelta) -> LoginGrant:
-    """A fresh expiring token for the customer; 401 for bad credentials or no retailer."""
-    customer = authenticate(session, email=email, password=password)
+def issue_login(session: Session, found: Credentials, *, lifetime: timedelta) -> LoginGrant:
+    """A fresh expiring token for the customer whose password was verified against
+    ``found.password_hash``; 401 if the password changed since (the check was against an
+    old one) or the customer has no retailer to act for."""
+    customer = session.get(Customer, found.customer_id)
+    if customer is None or customer.password_hash != found.password_hash:
+        raise Unauthenticated(INCORRECT_PASSWORD, code=LOGIN_FAILED)
     if not retailers.retailers_of(session, tenant_id=customer.tenant_id, user_id=customer.username):
         raise Unauthenticated(NOT_CONFIGURED, code=LOGIN_FAILED)
     token, row = mint_token(
@@ -138,19 +182,8 @@ def login(session: Session, *, email: str, password: str, lifetime: timedelta) -
     return LoginGrant(token, row.expires_at, customer)
 
 
-def change_password(
-    session: Session,
-    caller: Caller,
-    *,
-    old_password: str,
-    new_password: str,
-    new_password_confirmation: str,
-) -> None:
-    """Replace the caller's password and revoke every login token of the customer.
-
-    The caller is the customer its token acts for (a tenant-wide token, or a user with no
-    customer account, is 403). Refusals name one field, as the document's 400s do.
-    """
+def credentials_of(session: Session, caller: Caller) -> Credentials:
+    """The customer the caller's token acts for; 403 for a token without one."""
     customer = (
         None
         if caller.user_id is None
@@ -158,18 +191,51 @@ def change_password(
     )
     if customer is None:
         raise Forbidden(retailers.NO_PERMISSION)
-    if not _verified(customer.password_hash, old_password):
+    return _credentials(customer)
+
+
+SAME_PASSWORD = "The new password must be different from the old password."  # noqa: S105
+
+
+def check_new_password(
+    found: Credentials,
+    *,
+    old_verified: bool,
+    old_password: str,
+    new_password: str,
+    new_password_confirmation: str,
+) -> None:
+    """The password change's refusals, each naming one field, as the document's 400s do:
+    the old password first, then the confirmation, then what makes the new one weak
+    (including being the current password)."""
+    if not old_verified:
         raise _refused("old_password", "Old password is incorrect.")
     if new_password != new_password_confirmation:
         raise _refused(
             "new_password_confirmation", "Password confirmation does not match new password."
         )
-    problems = weak_password_problems(new_password, email=customer.email)
+    problems = weak_password_problems(new_password, email=found.email)
+    if new_password == old_password:  # the old one was just verified: it is the current one
+        problems.append(SAME_PASSWORD)
     if problems:
         raise _refused("new_password", *problems)
-    customer.password_hash = _hasher.hash(new_password)
-    session.add(customer)
-    revoke_login_tokens(session, tenant_id=customer.tenant_id, user_id=customer.username)
+
+
+def set_password(session: Session, found: Credentials, *, new_hash: str) -> None:
+    """Store the new hash and revoke every login token of the customer, provided the
+    password is still the one verified (a concurrent change won: the old password given
+    is no longer current, 400)."""
+    changed = session.exec(
+        update(Customer)
+        .where(
+            Customer.id == found.customer_id,  # type: ignore[arg-type]
+            Customer.password_hash == found.password_hash,  # type: ignore[arg-type]
+        )
+        .values(password_hash=new_hash)
+    )
+    if changed.rowcount != 1:
+        raise _refused("old_password", "Old password is incorrect.")
+    revoke_login_tokens(session, tenant_id=found.tenant_id, user_id=found.username)
 
 
 def revoke_login_tokens(session: Session, *, tenant_id: str, user_id: str) -> None:

@@ -3,7 +3,10 @@
 The Strategies API's documents give ``This password is too short. It must contain at
 least 8 characters.`` and name three more rules (too common, too similar to the email);
 these are Django's default password validators, whose texts are used here, together with
-their fourth (entirely numeric). Every rule that fails is reported, as Django does.
+their fourth (entirely numeric). "Too common" also covers a listed word with digits or
+symbols around it and passwords of fewer than four distinct characters. Every rule that
+fails is reported, as Django does. Reusing the current password is refused by the
+password change itself (``models.strategies.customers.check_new_password``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from difflib import SequenceMatcher
 
 MIN_LENGTH = 8
 MAX_SIMILARITY = 0.7
+MIN_DISTINCT = 4  # fewer distinct characters than this is "too common"
+_AFFIXES = re.compile(r"^[\d\W_]+|[\d\W_]+$")
 
 # The most common passwords of the public breach lists (a short list: the long tail is the
 # length rule's job).
@@ -34,13 +39,26 @@ def weak_password_problems(password: str, *, email: str) -> list[str]:
         problems.append(
             f"This password is too short. It must contain at least {MIN_LENGTH} characters."
         )
-    if password.lower().strip() in COMMON_PASSWORDS:
+    if _common(password):
         problems.append("This password is too common.")
     if password.isdigit():
         problems.append("This password is entirely numeric.")
     if _too_similar(password, email):
         problems.append("The password is too similar to the email address.")
     return problems
+
+
+def _common(password: str) -> bool:
+    """On the list; or a listed word with digits or symbols added before or after it
+    (``password1234``); or so few distinct characters (``aaaaaaaaaaaa``, ``abababab``)
+    that it is guessed as fast as a listed one."""
+    lowered = password.lower().strip()
+    stripped = _AFFIXES.sub("", lowered)
+    return (
+        lowered in COMMON_PASSWORDS
+        or stripped in COMMON_PASSWORDS
+        or len(set(lowered)) < MIN_DISTINCT
+    )
 
 
 def _too_similar(password: str, email: str) -> bool:

@@ -348,7 +348,7 @@ def server_db(server_database: str) -> Iterator[Database]:
 def api_key(db: Database, tenant: str = "CLIENT1") -> dict[str, str]:
     """An API key of ``tenant``, whose purchases buy from the example catalogue."""
     with db.write() as session:
-        token, _ = mint_token(session, tenant_id=tenant)
+        token, _ = mint_token(session, kind="offsets", tenant_id=tenant)
         seed_examples(session)  # only into an empty catalogue
     return {"Authorization": f"Bearer {token}"}
 

@@ -11,7 +11,8 @@ surfaces that takes an id. The statuses are the documents' own:
   ``getTrade``), so that one row is an allowed read, kept to pin the decision down.
 - Strategies API: another customer's purchase is not found (404, the document's
   ``{"error": "Purchase not found."}``); submitting for another user is forbidden (403).
-- Carbon-offset API v2: an API key is any token of the client's tenant; another client's
+- Carbon-offset API v2: an API key is the client's (``tradepost tokens create --surface
+  offsets``, never bound to a user); another client's
   purchases, files and quotes do not exist (404, openapi.yaml ``OffsetNotFound``), whether
   a purchase is named by its id or by its external reference, in the path, as a page
   cursor (``starting_after``) or, for a quote, in the body of ``createPurchase``. Another
@@ -19,6 +20,12 @@ surfaces that takes an id. The statuses are the documents' own:
   product catalogue is shared by every client: reading a product is allowed, kept as a row.
 
 Every row also checks the error format of the surface and that no row of any table changed.
+
+Credential kinds (issue 26, High 2): every kind of credential (a trade API token bound to
+a user or tenant-wide, a carbon-offset API key, a Strategies customer's login token, and a
+``trades+offsets`` token left by migration 0010) against every secured operation, named for
+the owner of the operation's legitimate request: a kind the surface does not accept is 401
+in the surface's format and changes nothing, whatever tenant and user it names.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ import pytest
 import schemathesis
 from schemathesis.checks import CheckContext, load_all_checks
 
+from models.common.tokens import LEGACY as LEGACY_KIND
+from models.common.tokens import OFFSETS as OFFSETS_KIND
+from models.common.tokens import STRATEGIES as STRATEGIES_KIND
+from models.common.tokens import TRADES as TRADES_KIND
+from models.common.tokens import mint_token, surfaces_of
 from tests.conftest import Figures
 from tests.contract import (
     Operation,
@@ -43,6 +55,7 @@ from tests.contract import (
     resolve,
     snapshot,
 )
+from tests.platform.test_hostile import OWNER, READS
 from tests.world import BUYER, LEG, WRITES, World, bearer, build_world, trade_headers
 from tradepost.app import SPEC_PATH
 from tradepost.db import Database
@@ -137,7 +150,6 @@ def _purchase_url(verb: str, user: str) -> Callable[[World], str]:
 PURCHASE_INTRUDERS = [
     ("another tenant's customer, own path", "CUSTB/bob", "bob"),
     ("another tenant's customer, owner's path", "CUSTB/bob", "alice"),
-    ("another tenant's tenant-wide token, owner's path", "CUSTB", "alice"),
     ("a colleague in the tenant, own path", "CUSTA/amy", "amy"),
     ("a colleague in the tenant, owner's path", "CUSTA/amy", "alice"),
 ]
@@ -201,7 +213,6 @@ ATTEMPTS: list[Attempt] = [
         ]
         for who, t in [
             ("another tenant's customer", "CUSTB/bob"),
-            ("another tenant's tenant-wide token", "CUSTB"),
             ("a colleague", "CUSTA/amy"),
         ]
     ),
@@ -228,10 +239,7 @@ def _v2(template: str) -> Callable[[World], str]:
 
 
 # Who tries to reach CLIENTA's carbon-offset records: another client's API keys.
-OFFSET_INTRUDERS = [
-    ("another client's tenant-wide key", "CLIENTB"),
-    ("another client's user-bound key", "CLIENTB/bob"),
-]
+OFFSET_INTRUDERS = [("another client's key", "CLIENTB")]
 OFFSET_TARGETS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("getPurchase", "GET", "/v2/purchases/{id}", None),
     ("getPurchase", "GET", "/v2/purchases/{ref}", None),
@@ -284,7 +292,7 @@ ATTEMPTS += [
         "another key of the same client (one API key)",
         "GET",
         _v2("/v2/purchases/{id}"),
-        _bearer("CLIENTA/ann"),
+        _bearer("CLIENTA/second key"),
         200,
     ),
 ]
@@ -436,6 +444,89 @@ def owned_ids(world: World) -> set[str]:
         world.webhook_id,
         world.request_id,
         world.tracking_id,
+    }
+
+
+# --- every credential kind against every operation ----------------------------------------
+
+LIST_WEBHOOKS: Callable[[World], str] = lambda w: "/v2/webhooks"  # noqa: E731
+
+
+def legitimate_request(
+    operation_id: str,
+) -> tuple[str, Callable[[World], str], Callable[[World], dict[str, str]], Any]:
+    """The owner's request to the operation: a write of ``WRITES``, or a read of
+    tests/platform/test_hostile.py with the headers of its surface's owner."""
+    if operation_id in WRITES:
+        write = WRITES[operation_id]
+        return write.method, write.url, write.headers, write.body
+    url = READS.get(operation_id) or {"listWebhooks": LIST_WEBHOOKS}[operation_id]
+    op = next(op for op in operations() if op.operation_id == operation_id)
+    return op.method, url, WRITES[OWNER[op.surface.name]].headers, None
+
+
+SECURED = [op for op in operations() if op.secured]
+# Each kind, and the surfaces that accept it (models.common.tokens).
+KINDS = {
+    "a user-bound trade API token": (TRADES_KIND, True),
+    "a tenant-wide trade API token": (TRADES_KIND, False),
+    "a carbon-offset API key": (OFFSETS_KIND, False),
+    "a Strategies login token": (STRATEGIES_KIND, True),
+    "a trades+offsets token of before the kinds": (LEGACY_KIND, False),
+}
+
+
+def token_names(world: World) -> dict[str, str]:
+    return {token: name for name, token in world.tokens.items()}
+
+
+def credential(db: Database, kind: str, tenant: str, user: str | None) -> str:
+    """A live token of ``kind`` (``trades+offsets`` only exists by migration: inserted)."""
+    with db.write() as session:
+        if kind != LEGACY_KIND:
+            return mint_token(session, kind=kind, tenant_id=tenant, user_id=user)[0]
+        token, row = mint_token(session, kind=OFFSETS_KIND, tenant_id=tenant)
+        row.kind = LEGACY_KIND
+        session.add(row)
+        return token
+
+
+def test_every_credential_kind_is_accepted_only_by_its_surface(
+    client: Any, db: Database, database_url: str, figures: Figures
+) -> None:
+    world = build_world(db)
+    names = token_names(world)
+    refused = accepted = 0
+    for op in SECURED:
+        method, url_of, headers_of, body_of = legitimate_request(op.operation_id)
+        url, headers = url_of(world), headers_of(world)
+        body = body_of(world) if body_of is not None else None
+        owner = names[headers["Authorization"].removeprefix("Bearer ")]
+        tenant, _, owner_user = owner.partition("/")
+        for who, (kind, bound) in KINDS.items():
+            user = (owner_user if owner_user in ("alice", "carol") else "ann") if bound else None
+            token = credential(db, kind, tenant, user)
+            sent = {**headers, "Authorization": f"Bearer {token}"}
+            context = f"{op.operation_id} with {who} for {tenant}/{user}"
+            before = snapshot(db)
+            response = client.request(method, url, headers=sent, json=body)
+            if op.surface.name in surfaces_of(kind):
+                assert response.status_code not in (401, 403), (context, response.text)
+                assert response.status_code < 500, (context, response.text)
+                accepted += 1
+            else:
+                assert_error_format(response, op.surface, 401)
+                assert snapshot(db) == before, context
+                refused += 1
+    with figures():
+        backend = database_url.split(":")[0].split("+")[0]
+        print(
+            f"\ncredential kinds [{backend}]: {len(KINDS)} kinds x {len(SECURED)} secured "
+            f"operations: {refused} refused (401 in the surface's format, no row changed), "
+            f"{accepted} accepted by their own surface"
+        )
+    assert {op.operation_id for op in SECURED} == {
+        op.operation_id for op in operations() if op.secured
     }
 
 

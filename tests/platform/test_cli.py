@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models.common import idempotency
-from models.common.tokens import Principal, find_token, hash_token
+from models.common.tokens import Principal, find_token, hash_token, list_tokens
 from models.offsets import catalogue as offset_catalogue
 from tradepost.cli import main
 from tradepost.db import Database
@@ -35,15 +35,49 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_tokens_create_prints_the_token_alone(cli: Any, db: Database) -> None:
-    code, out, _ = cli("tokens", "create", "--tenant", "TEN123", "--user", "USR456")
+    code, out, err = cli("tokens", "create", "--tenant", "TEN123", "--user", "USR456")
     assert code == 0
     token = out.strip()
     assert out == token + "\n"
     with db.read() as session:
         row = find_token(session, hash_token(token))
     assert row is not None
-    assert (row.tenant_id, row.user_id) == ("TEN123", "USR456")
+    assert (row.tenant_id, row.user_id, row.kind) == ("TEN123", "USR456", "trades")
     assert token not in row.token_hash
+    assert err == f"minted trade API token {row.id} for tenant TEN123, user USR456\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "user", "said"),
+    [
+        # the README's commands: a user-bound trade token, a client's carbon-offset key
+        (("--tenant", "TEN123", "--user", "USR456"), "trades", "USR456", "trade API token"),
+        (("--tenant", "CLIENT1"), "offsets", None, "carbon-offset API key"),
+        (("--surface", "trades", "--tenant", "TEN123"), "trades", None, "trade API token"),
+        (("--surface", "offsets", "--tenant", "CLIENT1"), "offsets", None, "carbon-offset"),
+    ],
+)
+def test_tokens_create_says_which_kind_it_mints(
+    cli: Any, db: Database, args: tuple[str, ...], kind: str, user: str | None, said: str
+) -> None:
+    """Issue 26, High 2: each token is for one surface; the CLI says which on stderr."""
+    code, out, err = cli("tokens", "create", *args)
+    assert code == 0
+    with db.read() as session:
+        row = find_token(session, hash_token(out.strip()))
+    assert row is not None
+    assert (row.kind, row.user_id) == (kind, user)
+    assert said in err
+
+
+def test_an_offsets_key_belongs_to_no_user(cli: Any, db: Database) -> None:
+    code, out, err = cli(
+        "tokens", "create", "--surface", "offsets", "--tenant", "CLIENT1", "--user", "u"
+    )
+    assert (code, out) == (2, "")
+    assert "belongs to a client, not to a user" in err
+    with db.read() as session:
+        assert list_tokens(session) == []
 
 
 def test_tokens_list_and_revoke(cli: Any) -> None:

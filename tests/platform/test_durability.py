@@ -44,11 +44,11 @@ PRICE = "1.25"
 ROWS = [{"datetime": f"2025-01-15 {h:02d}:00", "purchase": h} for h in range(24)]
 
 
-def mint(url: str, tenant: str, user: str) -> str:
-    """A token for the user, a member of retailer 123 (for Strategies purchases)."""
+def mint(url: str, tenant: str, user: str, kind: str) -> str:
+    """A token of ``kind`` for the user, a member of retailer 123 (for Strategies purchases)."""
     db = Database(create_db_engine(Settings(database_url=url)))
     with db.write() as session:
-        token, _ = mint_token(session, tenant_id=tenant, user_id=user)
+        token, _ = mint_token(session, kind=kind, tenant_id=tenant, user_id=user)
         retailers.add_retailer(session, tenant_id=tenant, user_id=user, retailer_id="123")
     db.dispose()
     return token
@@ -167,8 +167,8 @@ def test_acknowledged_writes_survive_sigkill(
     server_database: str, tmp_path: Path, figures: Figures
 ) -> None:
     with running_server(server_database, tmp_path) as server:
-        trade_token = mint(server_database, "TEN123", "USR456")
-        customer_token = mint(server_database, "CUST1", "alice")
+        trade_token = mint(server_database, "TEN123", "USR456", "trades")
+        customer_token = mint(server_database, "CUST1", "alice", "strategies")
         acked, stop = Acknowledged(), threading.Event()
         writers = [
             threading.Thread(
@@ -274,8 +274,8 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(
     server_database: str, tmp_path: Path, figures: Figures
 ) -> None:
     with running_server(server_database, tmp_path) as server:
-        trade_token = mint(server_database, "TEN123", "USR456")
-        customer_token = mint(server_database, "CUST1", "alice")
+        trade_token = mint(server_database, "TEN123", "USR456", "trades")
+        customer_token = mint(server_database, "CUST1", "alice", "strategies")
         trade_headers = {
             "Authorization": f"Bearer {trade_token}",
             "tenantId": "TEN123",

@@ -103,13 +103,20 @@ def work_around_missing_unset_import(package: Path) -> list[str]:
     return patched
 
 
+Served = tuple[Server, dict[str, str]]
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The server, a trade API token and a carbon-offset API key (the README's commands)."""
     tmp = tmp_path_factory.mktemp("server")
     database = f"sqlite:///{tmp / 'client.db'}"
     cli(database, "db", "upgrade")
     cli(database, "products", "seed")
-    token = cli(database, "tokens", "create", "--tenant", "TEN123", "--user", "USR456")
+    tokens = {
+        "trades": cli(database, "tokens", "create", "--tenant", "TEN123", "--user", "USR456"),
+        "offsets": cli(database, "tokens", "create", "--tenant", "CLIENT1"),
+    }
     cli(
         database,
         "customers",
@@ -128,15 +135,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         stdin="a long password\n",
     )
     with running_server(database, tmp) as live:
-        yield live, token
+        yield live, tokens
 
 
 def module(client_package: ModuleType, name: str) -> Any:
     return importlib.import_module(f"{client_package.__name__}.{name}")
 
 
-def test_trade_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
-    live, token = server
+def test_trade_api_scenario(generated: ModuleType, server: Served) -> None:
+    live, tokens = server
+    token = tokens["trades"]
     models = module(generated, "models")
     trades = {
         op: module(generated, f"api.trades.{op}")
@@ -207,8 +215,8 @@ def trade_scenario(trades: dict[str, Any], models: Any, client: Any, context: An
     assert terminated.trade.status == models.TradeStatus.TERMINATED
 
 
-def test_strategies_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
-    live, _token = server
+def test_strategies_api_scenario(generated: ModuleType, server: Served) -> None:
+    live, _tokens = server
     models = module(generated, "models")
     api = {
         op: module(generated, f"api.strategies.{op}")
@@ -343,8 +351,9 @@ DOCUMENTED_PURCHASE_UPDATE = {
 }
 
 
-def test_offsets_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
-    live, token = server
+def test_offsets_api_scenario(generated: ModuleType, server: Served) -> None:
+    live, tokens = server
+    token = tokens["offsets"]
     models = module(generated, "models")
     api = {
         op: module(generated, f"api.offsets.{op}")
@@ -406,9 +415,10 @@ def offsets_scenario(api: dict[str, Any], models: Any, client: Any) -> None:
     assert cancelled.state == models.OffsetState.CANCELED
 
 
-def test_webhooks_api_scenario(generated: ModuleType, server: tuple[Server, str]) -> None:
+def test_webhooks_api_scenario(generated: ModuleType, server: Served) -> None:
     """The webhooks reference's create, update and delete, then the list, through the client."""
-    live, token = server
+    live, tokens = server
+    token = tokens["offsets"]
     models = module(generated, "models")
     api = {
         op: module(generated, f"api.webhooks.{op}")

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import Figures
+from tests.conftest import NO_RATE_LIMITS, Figures
 from tests.contract import (
     Operation,
     assert_error_format,
@@ -46,6 +46,7 @@ def settings(database_url: str) -> Settings:
         auto_migrate=False,
         validate_responses=True,
         max_body_bytes=BODY_LIMIT,
+        **NO_RATE_LIMITS,
     )
 
 

@@ -39,7 +39,7 @@ def test_writes_through_either_process_are_visible_through_both(
     truncate_all(pg_database)
     db = Database(create_db_engine(Settings(database_url=pg_database)))
     with db.write() as session:
-        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
     db.dispose()
     headers = {
         "Authorization": f"Bearer {token}",

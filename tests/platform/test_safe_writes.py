@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -80,7 +81,7 @@ def headers(token: str) -> dict[str, str]:
 @pytest.fixture
 def customer(db: Database, make_token: TokenFactory) -> dict[str, str]:
     add_retailer(db)  # example_user of CUST1 belongs to retailer 123
-    return {"Authorization": f"Bearer {make_token('CUST1', 'example_user')}"}
+    return {"Authorization": f"Bearer {make_token('CUST1', 'example_user', kind='strategies')}"}
 
 
 def version_of(response: Any) -> int:
@@ -483,11 +484,14 @@ class TestTradeHistory:
         assert page.status_code == 200
         items = page.json()["items"]
         assert page.json()["nextCursor"] is None
-        assert [(e["version"], e["action"], e["requestId"]) for e in items] == [
+        assert [(e["version"], e["action"], e["clientRequestId"]) for e in items] == [
             (1, "create", "req-create"),
             (2, "update", "req-1"),
             (3, "update", "r2"),
         ]
+        # Issue 26, Low 19: the service's own id, never the caller's text, is the request id
+        for entry in items:
+            assert str(uuid.UUID(entry["requestId"])) == entry["requestId"]
         create, first, second = items
         assert create["before"] is None
         assert create["after"]["quantity"] == 10
@@ -495,11 +499,14 @@ class TestTradeHistory:
         assert (first["before"]["quantity"], first["after"]["quantity"]) == (10, 20)
         assert (first["before"]["totalAmount"], first["after"]["totalAmount"]) == (50, 100)
         assert (second["before"]["description"], second["after"]["description"]) == (None, "x")
-        principal = create["principal"]
-        assert principal["tenantId"] == "TEN123"
-        assert principal["userId"] == "USR456"
-        assert isinstance(principal["tokenId"], int)
+        # Issue 26, Low 19: how, not which token (no internal id)
+        assert create["principal"] == {
+            "tenantId": "TEN123",
+            "userId": "USR456",
+            "actor": "user token",
+        }
         assert token not in page.text
+        assert "tokenId" not in page.text
 
     def test_pages_follow_the_cursor(
         self, client: Any, db: Database, headers: dict[str, str]
@@ -531,7 +538,8 @@ class TestTradeHistory:
     ) -> None:
         trade = make_trade(db, tenant="TEN999")
         response = client.get(
-            f"/api/v1/trades/{trade.id}/history", headers=trade_headers(make_token("TEN123"))
+            f"/api/v1/trades/{trade.id}/history",
+            headers=trade_headers(make_token("TEN123", kind="trades")),
         )
         assert_trade_error(response, 404, "not_found")
 
@@ -601,7 +609,9 @@ class TestStrategyHistory:
         assert first["next"].endswith(f"{url}?limit=2&offset=2")
         assert [e["action"] for e in first["results"]] == ["create", "update"]
         create, update = first["results"]
-        assert create["request_id"] == "submit-1"
+        assert create["client_request_id"] == "submit-1"
+        assert create["request_id"] != "submit-1"
+        assert update["client_request_id"] is None
         assert create["before"] is None
         assert create["after"]["status"] == "pending"
         assert create["after"]["purchase"]["bytes"] > 0
@@ -611,7 +621,7 @@ class TestStrategyHistory:
         assert update["principal"] == {
             "tenant_id": "CUST1",
             "user_id": "example_user",
-            "token_id": update["principal"]["token_id"],
+            "actor": "user token",
         }
         last = client.get(f"{url}?limit=2&offset=2", headers=customer).json()
         assert last["next"] is None
@@ -671,7 +681,9 @@ class Live:
     backend: str
     database_url: str
     urls: list[str]
-    headers: dict[str, str]
+    headers: dict[str, str]  # the trade API token's, with its tenancy headers
+    strategies: dict[str, str]  # the customer's token (TEN123/USR456)
+    offsets: dict[str, str]  # the carbon-offset API key of TEN123
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -684,7 +696,9 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     database = Database(create_db_engine(Settings(database_url=url)))
     migrate.upgrade(database.write_engine)
     with database.write() as session:
-        token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+        token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
+        customer, _ = mint_token(session, kind="strategies", tenant_id="TEN123", user_id="USR456")
+        key, _ = mint_token(session, kind="offsets", tenant_id="TEN123")
         retailers.add_retailer(session, tenant_id="TEN123", user_id="USR456", retailer_id="123")
         seed_examples(session)  # the offset race buys from the example catalogue
     database.dispose()
@@ -692,16 +706,26 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
         started = [
             stack.enter_context(running_server(url, tmp_path, *args)) for _ in range(servers)
         ]
-        yield Live(request.param, url, [s.url for s in started], trade_headers(token))
+        yield Live(
+            request.param,
+            url,
+            [s.url for s in started],
+            trade_headers(token),
+            {"Authorization": f"Bearer {customer}"},
+            {"Authorization": f"Bearer {key}"},
+        )
 
 
-def in_parallel(work: Callable[[int, httpx.Client], Any], live: Live) -> list[Any]:
-    """``work(i, client)`` for CLIENTS clients at once, client i on server i mod n."""
+def in_parallel(
+    work: Callable[[int, httpx.Client], Any], live: Live, headers: dict[str, str] | None = None
+) -> list[Any]:
+    """``work(i, client)`` for CLIENTS clients at once, client i on server i mod n, with
+    ``headers`` (the trade API's by default)."""
     barrier = threading.Barrier(CLIENTS)
 
     def run(i: int) -> Any:
         base = live.urls[i % len(live.urls)]
-        with httpx.Client(base_url=base, headers=live.headers, timeout=60) as client:
+        with httpx.Client(base_url=base, headers=headers or live.headers, timeout=60) as client:
             barrier.wait()
             return work(i, client)
 
@@ -828,7 +852,7 @@ def test_concurrent_retries_of_a_large_submission_store_it_once(
             time.sleep(0.005)
         raise AssertionError("the key stayed in flight")
 
-    answers = in_parallel(retry_until_answered, live)
+    answers = in_parallel(retry_until_answered, live, live.strategies)
     responses = [response for response, _ in answers]
     conflicts = sum(seen for _, seen in answers)
     assert {r.status_code for r in responses} == {201}
@@ -853,7 +877,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
 ) -> None:
     """The same race on the carbon-offset surface: a merge patch that extends a metadata
     value read just before, guarded by the read's ETag."""
-    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[0], headers=live.offsets) as client:
         quote = client.get("/v2/pricing", params={"carbon_quantity": 1}).json()
         created = client.post(
             "/v2/purchases", json={"pricing": quote["id"], "metadata": {"log": "start"}}
@@ -873,7 +897,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
             outcomes.append((mark, written.status_code, written))
         return outcomes
 
-    outcomes = [o for client in in_parallel(read_modify_write, live) for o in client]
+    outcomes = [o for client in in_parallel(read_modify_write, live, live.offsets) for o in client]
     applied = sorted(
         (int(r.headers["etag"].rsplit("-v", 1)[1].rstrip('"')), mark, r.json()["metadata"]["log"])
         for mark, status, r in outcomes
@@ -886,7 +910,7 @@ def test_no_offset_purchase_update_is_lost_under_concurrent_if_match_writes(
     for position, (version, mark, log) in enumerate(applied):
         expected = f"{expected}|{mark}"
         assert (version, log) == (position + 2, expected)
-    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[-1], headers=live.offsets) as client:
         final = client.get(url)
         history = client.get(f"{url}/history", params={"limit": 100}).json()["data"]
     lost = [mark for _v, mark, _l in applied if mark not in final.json()["metadata"]["log"]]

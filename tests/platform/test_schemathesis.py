@@ -1,6 +1,7 @@
 """Schemathesis against the app in-process, over every operation, with every check.
 
-Runs on both backends through the ``app`` fixture; credentials are real tokens.
+Runs on both backends through the ``app`` fixture; credentials are real tokens, each
+operation's of its own surface's kind (a surface refuses the others' credentials).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.config import HttpBearerAuthConfig
 
 from tests.conftest import TokenFactory
 from tradepost.app import SPEC_PATH
+from tradepost.surfaces import surface_for
 
 TENANT, USER = "TEN123", "USR456"
 TENANCY = {"tenantId": TENANT, "userId": USER}
@@ -20,12 +21,25 @@ TENANCY = {"tenantId": TENANT, "userId": USER}
 
 @pytest.fixture
 def api_schema(app: Any, make_token: TokenFactory) -> Any:
-    """The token as the spec's bearer scheme (what ``[auth.openapi.bearerAuth]`` in a
-    schemathesis.toml sets), so that the auth checks know it and can spoil or drop it."""
+    """Each operation gets its surface's credential (a trade API token, the customer's
+    login token, a carbon-offset API key) through a custom auth, which the auth checks
+    treat as explicit credentials: they still drop and spoil it."""
+    tokens = {
+        "trades": make_token(TENANT, USER),
+        "strategies": make_token(TENANT, USER, kind="strategies"),
+        "offsets": make_token(TENANT),
+    }
     loaded = schemathesis.openapi.from_path(SPEC_PATH)
-    loaded.config.auth.openapi.schemes["bearerAuth"] = HttpBearerAuthConfig(
-        bearer=make_token(TENANT, USER)
-    )
+
+    @loaded.auth(refresh_interval=None)
+    class SurfaceToken:
+        def get(self, case: Any, ctx: Any) -> str | None:
+            return tokens.get(surface_for(case.operation.path).name)  # service paths: none
+
+        def set(self, case: Any, data: str | None, ctx: Any) -> None:
+            if data is not None:
+                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
     loaded.app = app
     return loaded
 

@@ -52,7 +52,7 @@ def test_tokens_and_passwords_are_never_logged_or_stored(
     with running_server(server_database, tmp_path, env=env) as server:
         db = Database(create_db_engine(Settings(database_url=server_database)))
         with db.write() as session:
-            api_token, _ = mint_token(session, tenant_id="TEN123", user_id="USR456")
+            api_token, _ = mint_token(session, kind="trades", tenant_id="TEN123", user_id="USR456")
             create_customer(
                 session,
                 tenant_id="CUST1",

@@ -67,11 +67,19 @@ def live(
     database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, str, str]]:
     tmp = tmp_path_factory.mktemp("ui-server")
-    token = cli(database, "tokens", "create", "--tenant", "CUST1", "--user", "example_user")
-    membership = ("--tenant", "CUST1", "--user", "example_user", "--retailer", "123")
-    cli(database, "customers", "add-retailer", *membership)
+    customer = ("--tenant", "CUST1", "--user", "example_user", "--retailer", "123")
+    email = ("--email", "customer@example.com", "--password-stdin")
+    cli(database, "customers", "create", *customer, *email, stdin="a long password\n")
     cli(database, "products", "seed")
     with running_server(database, tmp) as server:
+        import httpx
+
+        login = httpx.post(  # the Strategies API's only credential: the customer's login
+            f"{server.url}/api/v0/auth/login/",
+            json={"email": "customer@example.com", "password": "a long password"},
+        )
+        token = login.json()["token"]
+
         submitted = httpx.post(
             f"{server.url}/api/v0/user/example_user/submit-purchase?retailer_id=123",
             json={"purchase": [{"datetime": "2025-01-15 00:00", "purchase": 1}]},

@@ -85,7 +85,8 @@ def customer(db: Database) -> Customer:
 
 @pytest.fixture
 def token(customer: Customer, make_token: TokenFactory) -> str:
-    return make_token("CUST1", "example_user")
+    """The customer's token, as its login mints it (without the Argon2 cost)."""
+    return make_token("CUST1", "example_user", kind="strategies")
 
 
 @pytest.fixture
@@ -269,7 +270,9 @@ class TestAuthentication:
         self, client: Any, db: Database, customer: Customer, make_token: TokenFactory
     ) -> None:
         purchase = make_strategy_purchase(db)
-        expired = make_token("CUST1", "example_user", expires_at=utcnow() - timedelta(seconds=1))
+        expired = make_token(
+            "CUST1", "example_user", kind="strategies", expires_at=utcnow() - timedelta(seconds=1)
+        )
         response = client.put(
             update_url(purchase.id),
             json={"outputs": {}},
@@ -315,12 +318,20 @@ class TestChangePassword:
         ok = client.get(get_url(purchase.id), headers=bearer(renewed.json()["token"]))
         assert ok.status_code == 200
 
-    def test_api_keys_minted_with_the_cli_keep_working(
-        self, client: Any, db: Database, customer: Customer, token: str
+    def test_tokens_of_the_other_apis_are_refused(
+        self, client: Any, db: Database, customer: Customer, make_token: TokenFactory
     ) -> None:
+        """Issue 26, High 2: only a customer's login token acts on this API; a trade API
+        token or a carbon-offset key of the same tenant and user is an invalid token here."""
         purchase = make_strategy_purchase(db)
-        assert change(client, token).status_code == 204
-        assert client.get(get_url(purchase.id), headers=bearer(token)).status_code == 200
+        for other in (
+            make_token("CUST1", "example_user", kind="trades"),
+            make_token("CUST1"),  # a carbon-offset API key of the same id
+        ):
+            refused = client.get(get_url(purchase.id), headers=bearer(other))
+            assert_error(refused, 401, {"detail": "Invalid token."})
+            assert_error(change(client, other), 401, {"detail": "Invalid token."})
+        assert login(client).status_code == 200  # the password is unchanged
 
     @pytest.mark.parametrize(
         "missing", ["old_password", "new_password", "new_password_confirmation"]
@@ -387,6 +398,20 @@ class TestChangePassword:
                 {"new_password": ["The password is too similar to the email address."]},
             ),
             ({"new_password": ""}, {"new_password": ["This field may not be blank."]}),
+            # issue 26, Low 17: a listed word with digits, one repeated character, the
+            # current password
+            (
+                {"new_password": "password1234", "new_password_confirmation": "password1234"},
+                {"new_password": ["This password is too common."]},
+            ),
+            (
+                {"new_password": "aaaaaaaaaaaa", "new_password_confirmation": "aaaaaaaaaaaa"},
+                {"new_password": ["This password is too common."]},
+            ),
+            (
+                {"new_password": PASSWORD, "new_password_confirmation": PASSWORD},
+                {"new_password": [customers.SAME_PASSWORD]},
+            ),
         ],
     )
     def test_refusals_change_nothing(
@@ -412,8 +437,8 @@ class TestChangePassword:
     def test_a_token_without_a_customer_account_may_not(
         self, client: Any, customer: Customer, make_token: TokenFactory
     ) -> None:
-        assert_error(change(client, make_token("CUST1")), 403, NO_PERMISSION)
-        assert_error(change(client, make_token("CUST1", "no_account")), 403, NO_PERMISSION)
+        no_account = make_token("CUST1", "no_account", kind="strategies")
+        assert_error(change(client, no_account), 403, NO_PERMISSION)
 
 
 def strategies_url(user: str = "example_user", query: str = "?idretailer=123") -> str:

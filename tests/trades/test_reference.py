@@ -723,7 +723,7 @@ class TestAcceptLink:
         assert entries[1]["principal"] == {
             "tenantId": "TEN123",
             "userId": "BUY321",
-            "tokenId": None,
+            "actor": "public link",
         }
 
     @pytest.mark.parametrize(

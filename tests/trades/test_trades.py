@@ -319,7 +319,7 @@ class TestUpdateSemantics:
         self, client: Any, db: Database, make_token: TokenFactory
     ) -> None:
         trade = make_trade(db, user="USR456")
-        admin = trade_headers(make_token("TEN123"), user="USR789")
+        admin = trade_headers(make_token("TEN123", kind="trades"), user="USR789")
         response = client.patch(
             f"/api/v1/trades/{trade.id}", json={"userId": "USR789"}, headers=admin
         )

@@ -3,8 +3,11 @@
 - ``middleware``: request ids, one log line and metrics per request, the body limit;
 - ``context``: what a request carries, and which layer sets each part;
 - ``services``: what the lifespan builds once and every request reads;
-- ``auth``: the bearer check, with ``tokens`` (the verified-token cache) and ``ratelimit``
-  (per-token limits);
+- ``auth``: the bearer check, with ``tokens`` (the verified-token cache; each token is
+  accepted by its own surface only) and ``ratelimit`` (per credential, per client address,
+  per login);
+- ``passwords``: Argon2 hashing and verifying on threads of their own, outside any
+  transaction and off the event loop;
 - ``idempotency``: ``Idempotency-Key`` replays of creates;
 - ``request``: what handlers read of the request in flight, and how they answer.
 

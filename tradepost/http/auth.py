@@ -2,7 +2,8 @@
 HTTP Basic hook (``x-basicInfoFunc``) of the carbon-offset API v2, the same check.
 
 The token itself is checked by ``tradepost.http.tokens.TokenVerifier`` (cached, on a
-database thread); its rate limit by ``tradepost.http.ratelimit``.
+database thread); its rate limits, and those of the client address sending invalid
+tokens, by ``tradepost.http.ratelimit``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,25 @@ from typing import Any
 
 from models.common.caller import Caller
 from tradepost.errors import Unauthenticated
-from tradepost.http.context import context_of
+from tradepost.http.context import client_address, context_of
+from tradepost.surfaces import surface_for
 
 
 async def bearer_info(token: str, request: Any) -> dict[str, Any]:
-    """Connexion's bearer hook: the principal for a valid token, else 401; 429 over the
+    """Connexion's bearer hook: the principal for a valid token of the request's surface
+    (``tradepost.surfaces``), else 401 in that surface's format; 429 over the
     token's rate limit (``tradepost.http.ratelimit``). Sets the request context's ``Caller``,
     which handlers read through ``tradepost.http.request.caller``."""
     ctx = context_of(request.scope)
-    principal = await ctx.services.tokens.verify(token)
-    ctx.caller = Caller.of(principal, ctx.request_id)
+    surface = surface_for(request.scope["path"])
+    address = client_address(request.scope)
+    ctx.services.limiter.check_address(address)
+    try:
+        principal = await ctx.services.tokens.verify(token, surface.name)
+    except Unauthenticated:
+        await ctx.services.limiter.auth_failed(address)
+        raise
+    ctx.caller = Caller.of(principal, ctx.service_request_id, ctx.client_request_id)
     await ctx.services.limiter.check(principal)
     return {"sub": principal.label, "principal": principal}
 

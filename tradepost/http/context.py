@@ -42,7 +42,15 @@ class RequestContext:
     """Built once by the lifespan (settings, database, token cache, metrics, limiter)."""
 
     request_id: str
-    """Adopted from a well-formed ``X-Request-Id`` or generated (``RequestLog``)."""
+    """Adopted from a well-formed ``X-Request-Id`` or generated (``RequestLog``): what the
+    response and the log line carry."""
+
+    service_request_id: str = ""
+    """The service's own id for the request, never the caller's: ``request_id`` when it
+    was generated, else a new one. Change history records it."""
+
+    client_request_id: str | None = None
+    """The caller's ``X-Request-Id`` when it was adopted (history keeps it apart)."""
 
     caller: Caller | None = None
     """Who is calling (the token's principal and this request id), once the bearer check
@@ -64,12 +72,26 @@ class RequestContext:
         return body
 
 
-def start(scope: Any, request_id: str) -> RequestContext:
+def start(
+    scope: Any, request_id: str, *, service_request_id: str, client_request_id: str | None
+) -> RequestContext:
     """Create the request's context (``RequestLog`` calls this first)."""
     state = scope.setdefault("state", {})
-    context = RequestContext(services=state["services"], request_id=request_id)
+    context = RequestContext(
+        services=state["services"],
+        request_id=request_id,
+        service_request_id=service_request_id,
+        client_request_id=client_request_id,
+    )
     state[_KEY] = context
     return context
+
+
+def client_address(scope: Any) -> str:
+    """The client's address (uvicorn's: the peer, or ``X-Forwarded-For`` from a proxy it
+    trusts); ``"unknown"`` when the server gives none."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def context_of(scope: Any) -> RequestContext:

@@ -51,12 +51,15 @@ class RequestLog:
             return
         surface = surface_for(scope["path"])
         incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = (
-            incoming
-            if (_OFFSETS_ID if surface is OFFSETS else _WELL_FORMED_ID).match(incoming)
-            else new_request_id(surface is OFFSETS)
+        generated = new_request_id(surface is OFFSETS)
+        adopted = (_OFFSETS_ID if surface is OFFSETS else _WELL_FORMED_ID).match(incoming)
+        request_id = incoming if adopted else generated
+        ctx = context.start(
+            scope,
+            request_id,
+            service_request_id=generated if adopted else request_id,
+            client_request_id=incoming if adopted else None,
         )
-        ctx = context.start(scope, request_id)
         extensions = scope.setdefault("extensions", {})
         headers = [(surface.request_id_header.lower().encode(), request_id.encode())]
         if surface is OFFSETS:  # the real API repeats its SQUAKE-Request-Id as X-Request-Id
@@ -94,7 +97,7 @@ def _log_request(
     duration_ms = round(seconds * 1000, 3)
     principal = ctx.caller.label if ctx.caller is not None else None
     access_log.info(
-        "%s %s %s %.1fms op=%s principal=%s request_id=%s",
+        "%s %s %s %.1fms op=%s principal=%s request_id=%s service_request_id=%s",
         scope["method"],
         scope["path"],
         status,
@@ -102,8 +105,10 @@ def _log_request(
         operation or "-",
         principal or "-",
         ctx.request_id,
+        ctx.service_request_id,
         extra={
             "request_id": ctx.request_id,
+            "service_request_id": ctx.service_request_id,
             "method": scope["method"],
             "path": scope["path"],
             "operation_id": operation,

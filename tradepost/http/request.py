@@ -23,7 +23,7 @@ from starlette.responses import Response
 from models.common.caller import Caller
 from tradepost import jsonio
 from tradepost.conditional import Precondition, matches_weakly, precondition
-from tradepost.http import idempotency
+from tradepost.http import context, idempotency
 from tradepost.http.context import RequestContext, context_of
 from tradepost.http.services import Services
 
@@ -64,9 +64,21 @@ def base_url() -> str:
     return str(request.base_url).rstrip("/")
 
 
+def client_address() -> str:
+    """The client's address, for per-address limits (``tradepost.http.context``)."""
+    return context.client_address(scope)
+
+
 def request_id() -> str:
     """This request's id, as the ``X-Request-Id`` response header carries it."""
     return _context().request_id
+
+
+def history_request_ids() -> tuple[str, str | None]:
+    """The service's own id for this request and the caller's adopted one, as change
+    history records them (``Caller``)."""
+    ctx = _context()
+    return ctx.service_request_id, ctx.client_request_id
 
 
 def if_match() -> Precondition:

@@ -10,6 +10,7 @@ from tradepost.ops.metrics import Metrics
 from tradepost.settings import Settings
 
 if TYPE_CHECKING:
+    from tradepost.http.passwords import PasswordWork
     from tradepost.http.ratelimit import RateLimiter
     from tradepost.http.tokens import TokenVerifier
 
@@ -21,3 +22,4 @@ class Services:
     tokens: TokenVerifier
     metrics: Metrics
     limiter: RateLimiter
+    passwords: PasswordWork
