@@ -377,7 +377,7 @@ def test_sigkill_during_a_keyed_create_leaves_the_key_retryable(
     import psycopg
 
     truncate_all(pg_database)
-    token = mint(pg_database, "TEN123", "USR456")
+    token = mint(pg_database, "TEN123", "USR456", "trades")
     headers = {
         "Authorization": f"Bearer {token}",
         "tenantId": "TEN123",

@@ -136,7 +136,7 @@ def prepare(database_url: str) -> None:
 def token_for(tag: str, database_url: str, server_url: str) -> str:
     """The credential of the tag's surface (each surface accepts only its own kind): a
     tenant-wide trade API token, the customer's login token, a carbon-offset API key."""
-    if tag == "trades":
+    if tag.startswith("trade"):  # the trades surface's tags: its families too
         return cli(database_url, "tokens", "create", "--surface", "trades", "--tenant", "TEN123")
     if tag == "strategies":
         login = httpx.post(

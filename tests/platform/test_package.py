@@ -188,7 +188,15 @@ def _serves_from_any_directory(prefix: Path, tmp_path: Path) -> None:
     workdir.mkdir()
     env = _clean_env()
     token = subprocess.run(
-        [str(prefix / "bin" / "tradepost"), "tokens", "create", "--tenant", "TEN123"],
+        [
+            str(prefix / "bin" / "tradepost"),
+            "tokens",
+            "create",
+            "--surface",
+            "trades",
+            "--tenant",
+            "TEN123",
+        ],
         cwd=workdir,
         env=env,
         capture_output=True,

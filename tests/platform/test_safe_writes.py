@@ -937,7 +937,7 @@ def test_concurrent_patches_taking_one_external_reference_answer_one_200_and_409
     documented 409 ``external_reference_taken``, never a 500 (on PostgreSQL the losing
     UPDATE used to be flushed before its SAVEPOINT, and the error path then read an
     expired attribute of the aborted transaction)."""
-    with httpx.Client(base_url=live.urls[0], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[0], headers=live.offsets) as client:
         quote = client.get("/v2/pricing", params={"carbon_quantity": 1}).json()
         ids = [
             client.post("/v2/purchases", json={"pricing": quote["id"]}).json()["id"]
@@ -958,7 +958,7 @@ def test_concurrent_patches_taking_one_external_reference_answer_one_200_and_409
             outcomes.append((attempt, response.status_code, response.json()))
         return outcomes
 
-    answers = in_parallel(rename, live)
+    answers = in_parallel(rename, live, live.offsets)
     outcomes = [o for client in answers for o in client]
     assert sorted({status for _a, status, _b in outcomes}) == [200, 409], outcomes
     for attempt in range(rounds):
@@ -967,7 +967,7 @@ def test_concurrent_patches_taking_one_external_reference_answer_one_200_and_409
         assert (len(won), len(lost)) == (1, CLIENTS - 1)
         assert {body[0]["code"] for body in lost} == {"external_reference_taken"}
     # A purchase holds the last name it won; a refused PATCH changed nothing at all.
-    with httpx.Client(base_url=live.urls[-1], headers=live.headers) as client:
+    with httpx.Client(base_url=live.urls[-1], headers=live.offsets) as client:
         for i, purchase_id in enumerate(ids):
             stored = client.get(f"/v2/purchases/{purchase_id}").json()
             wins = [a for a, status, _b in answers[i] if status == 200]

@@ -29,7 +29,7 @@ from tradepost.app import SPEC_PATH
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "artifacts"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -93,6 +93,12 @@ def live(
 def trade_token(database: str) -> str:
     """A token of the trade examples' tenant and user (the pre-filled ``TEN123``/``USR456``)."""
     return cli(database, "tokens", "create", "--tenant", "TEN123", "--user", "USR456")
+
+
+@pytest.fixture(scope="module")
+def offsets_key(database: str) -> str:
+    """A carbon-offset API key of the same client (the offsets surface takes no other)."""
+    return cli(database, "tokens", "create", "--surface", "offsets", "--tenant", "TEN123")
 
 
 def documented_operations() -> set[tuple[str, str]]:
@@ -170,7 +176,7 @@ def _try_it_out(page: Any, tag: str, operation_id: str, **fill: str) -> tuple[st
 
 
 def test_try_it_out_with_the_prefilled_values_succeeds(
-    browser: Any, live: tuple[Server, str, str], trade_token: str
+    browser: Any, live: tuple[Server, str, str], trade_token: str, offsets_key: str
 ) -> None:
     server, _, _ = live
     created = httpx.post(
@@ -211,6 +217,13 @@ def test_try_it_out_with_the_prefilled_values_succeeds(
     assert trade_id in body
     status, body = _try_it_out(page, "trades", "listTradeNegotiations")
     assert status == "200", body
+    page.close()
+
+    # Each surface takes only its own credential: the offsets operations with an API key.
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/docs/")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    _authorize(page, offsets_key)
     status, body = _try_it_out(page, "offsets", "getProducts")
     assert status == "200", body
     assert "product_example1" in body

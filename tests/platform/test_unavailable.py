@@ -72,7 +72,7 @@ def test_a_read_only_database_refuses_writes_with_503_on_every_surface(
     db: Database, make_token: TokenFactory, read_only_settings: Settings
 ) -> None:
     trade_token = make_token("TEN123", "USR456")
-    customer_token = make_token("CUST1", "example_user")
+    customer_token = make_token("CUST1", "example_user", kind="strategies")
     offsets_token = make_token("CLIENT1")
     add_retailer(db)
     trade = make_trade(db)
