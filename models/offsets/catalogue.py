@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Column, Date, Index, String, Text, delete, update
 from sqlmodel import Field, Session, SQLModel, col, or_, select
 
-from models.common.types import UTCDateTime, utcnow
-from models.offsets.ids import new_id, surrogate_pk
+from models.common.types import UTCDateTime, surrogate_pk, utcnow
+from models.offsets.ids import new_id
 from tradepost import jsonio
 from tradepost.errors import InvalidRequest, NotFound
 

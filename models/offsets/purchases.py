@@ -38,10 +38,10 @@ from sqlmodel import Field, Session, SQLModel, select
 from models.common.caller import Caller
 from models.common.history import ChangeEntry, history_page, record_row_change
 from models.common.merge_patch import merge_patch
-from models.common.types import ExactDecimal, UTCDateTime, utcnow
+from models.common.types import ExactDecimal, UTCDateTime, surrogate_pk, utcnow
 from models.offsets import webhooks
 from models.offsets.documents import render_document
-from models.offsets.ids import new_id, surrogate_pk
+from models.offsets.ids import new_id
 from models.offsets.quotes import OffsetQuote, PriceList, quote_for_purchase
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush

@@ -22,10 +22,10 @@ from sqlalchemy import BigInteger, Boolean, Column, String
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.common.caller import Caller
-from models.common.types import ExactDecimal, UTCDateTime, utcnow
+from models.common.types import ExactDecimal, UTCDateTime, surrogate_pk, utcnow
 from models.offsets import catalogue
 from models.offsets.catalogue import OffsetPrice, OffsetProduct
-from models.offsets.ids import new_id, surrogate_pk
+from models.offsets.ids import new_id
 from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
 GRAMS_PER_UNIT = {"tonne": 10**6, "kilogram": 10**3, "gram": 1}

@@ -21,13 +21,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, Integer, String, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.common.caller import Caller
 from models.common.history import record_row_change
-from models.common.types import UTCDateTime, utcnow
+from models.common.types import UTCDateTime, surrogate_pk, utcnow
 from models.trades import trades
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush, stale
@@ -53,10 +53,7 @@ class TradePipeline(SQLModel, table=True):
     )
     __mapper_args__ = {"version_id_col": _VERSION}
 
-    pk: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    )
+    pk: int | None = surrogate_pk()
     id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
     tenant_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)

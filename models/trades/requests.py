@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Index,
@@ -45,7 +44,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from models.common.caller import Caller
 from models.common.history import ChangeEntry, history_page, record_change
-from models.common.types import ExactDecimal, UTCDateTime, utcnow
+from models.common.types import ExactDecimal, UTCDateTime, surrogate_pk, utcnow
 from models.trades import trades
 from models.trades.units import canonical
 from tradepost import jsonio
@@ -74,10 +73,7 @@ class TradeRequest(SQLModel, table=True):
     )
     __mapper_args__ = {"version_id_col": _VERSION}
 
-    pk: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    )
+    pk: int | None = surrogate_pk()
     id: str = Field(sa_column=Column(String(64), nullable=False))
     tenant_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)

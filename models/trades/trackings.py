@@ -28,12 +28,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, func
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.common.caller import Caller
 from models.common.history import ChangeEntry, history_page, record_row_change
-from models.common.types import ExactDecimal, UTCDateTime, utcnow
+from models.common.types import ExactDecimal, UTCDateTime, surrogate_pk, utcnow
 from models.trades import trades
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
 from tradepost.errors import Conflict, Forbidden, NotFound
@@ -84,10 +84,7 @@ class TradeTracking(SQLModel, table=True):
     )
     __mapper_args__ = {"version_id_col": _VERSION}
 
-    pk: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    )
+    pk: int | None = surrogate_pk()
     id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
     tenant_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)
