@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import Figures
 from tests.contract import resolve
+from tests.contract import spec as contract_spec
 from tests.servers import TRADEPOST, running_server
 from tradepost.app import SPEC_PATH
 
@@ -76,7 +76,7 @@ def in_lane(lane: str, operation: dict[str, Any]) -> bool:
 
 
 def test_every_tag_is_fuzzed() -> None:
-    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec = contract_spec()  # parsed once per process (tests.contract)
     assert {tag["name"] for tag in spec["tags"]} == {
         t for lane in SURFACES for t in lane_tags(lane)
     }
@@ -87,7 +87,7 @@ def explicit_links(tag: str) -> set[tuple[str, str, str]]:
     operation the lane runs to one of the lane's own tag (a run filtered by tag cannot
     follow the others, such as a calculation's quote to ``createPurchase``; the in-process
     run reaches those)."""
-    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec = contract_spec()  # parsed once per process (tests.contract)
     tags = {
         operation["operationId"]: operation.get("tags", [])
         for item in spec["paths"].values()
@@ -199,7 +199,7 @@ def test_schemathesis_cli_finds_nothing(
 
 
 def operations(tag: str) -> list[str]:
-    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec = contract_spec()  # parsed once per process (tests.contract)
     return [
         operation["operationId"]
         for item in spec["paths"].values()
