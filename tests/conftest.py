@@ -152,19 +152,26 @@ NO_RATE_LIMITS: dict[str, Any] = {
 }
 
 
+def app_settings(database_url: str, **overrides: Any) -> Settings:
+    """The settings of an in-process app under test; ``overrides`` for what a test varies.
+
+    In-process apps deliver no webhooks (tests/offsets/test_webhooks.py runs real workers),
+    so no thread changes rows behind a test's snapshot, and they do not freeze the heap
+    (a full collection per app start: 0.5 s each, hundreds of times per worker)."""
+    defaults: dict[str, Any] = {
+        "auto_migrate": False,
+        "validate_responses": True,
+        "forbid_loop_io": True,  # a database call left on the event loop fails the test
+        "webhooks_worker": False,
+        "freeze_heap": False,
+        **NO_RATE_LIMITS,
+    }
+    return Settings(database_url=database_url, **{**defaults, **overrides})
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # In-process apps deliver no webhooks (tests/offsets/test_webhooks.py runs real workers), so
-    # no thread changes rows behind a test's snapshot.
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        validate_responses=True,
-        forbid_loop_io=True,  # a database call left on the event loop fails the test
-        webhooks_worker=False,
-        freeze_heap=False,  # a collection per app start, hundreds of times per worker
-        **NO_RATE_LIMITS,
-    )
+    return app_settings(database_url)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from tradepost.app import SPEC_PATH
@@ -198,11 +198,34 @@ def strategies_blamed_field(message: str) -> str | None:
 # --- the database, all of it ------------------------------------------------------------
 
 
-def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order."""
-    rows: dict[str, list[tuple[Any, ...]]] = {}
+def snapshot(db: Database) -> dict[str, str]:
+    """Every row of every table, in primary-key order, as the database prints it.
+
+    One statement for the whole database (one scalar subquery per table), not one per
+    table: the hostile matrices take a snapshot before and after each of thousands of
+    requests. Each row is printed exactly (PostgreSQL's row text; SQLite's ``quote()`` of
+    every column, blobs as hex), so equal snapshots mean equal rows."""
     with db.read() as session:
-        for table in SQLModel.metadata.sorted_tables:
-            statement = select(table).order_by(*table.primary_key.columns)
-            rows[table.name] = [tuple(row) for row in session.execute(statement)]
-    return rows
+        row = session.execute(text(_snapshot_sql(session.get_bind().dialect.name))).one()
+    return dict(zip(_table_names(), row, strict=True))
+
+
+def _table_names() -> list[str]:
+    return [table.name for table in SQLModel.metadata.sorted_tables]
+
+
+@cache
+def _snapshot_sql(dialect: str) -> str:
+    parts = []
+    for table in SQLModel.metadata.sorted_tables:
+        name = f'"{table.name}"'
+        order = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+        if dialect == "postgresql":
+            rows = f"string_agg(t::text, E'\\n' ORDER BY {order})"
+            parts.append(f"(SELECT coalesce({rows}, '') FROM {name} AS t)")  # noqa: S608
+        else:  # SQLite: the rows of the ordered subquery, in its order
+            printed = " || ',' || ".join(f'quote("{column.name}")' for column in table.columns)
+            ordered = f"SELECT {printed} AS r FROM {name} ORDER BY {order}"  # noqa: S608
+            aggregate = "coalesce(group_concat(r, char(10)), '')"
+            parts.append(f"(SELECT {aggregate} FROM ({ordered}))")  # noqa: S608
+    return "SELECT " + ",\n".join(parts)

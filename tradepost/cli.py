@@ -34,7 +34,7 @@ from models.common.types import utcnow
 from models.offsets import catalogue
 from models.strategies import configs as strategy_configs
 from models.strategies import retailers
-from models.strategies.customers import create_customer, list_customers
+from models.strategies.customers import create_customer, hash_password, list_customers
 from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.errors import ApiError
@@ -282,6 +282,7 @@ def cmd_customers_create(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("the password must have at least 8 characters", file=sys.stderr)
         return 2
+    password_hash = hash_password(password)  # before the write transaction, not inside it
     with _database(args) as db:
         try:
             with db.write() as session:
@@ -290,7 +291,7 @@ def cmd_customers_create(args: argparse.Namespace) -> int:
                     tenant_id=args.tenant,
                     username=args.user,
                     email=args.email,
-                    password=password,
+                    password_hash=password_hash,
                     name=args.name,
                     retailer_ids=tuple(dict.fromkeys(args.retailer)),
                 )

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import NO_RATE_LIMITS, Figures
+from tests.conftest import Figures, app_settings
 from tests.contract import (
     Operation,
     assert_error_format,
@@ -41,13 +41,7 @@ WRITE_OPERATIONS = [op for op in operations() if op.request_schema is not None]
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        validate_responses=True,
-        max_body_bytes=BODY_LIMIT,
-        **NO_RATE_LIMITS,
-    )
+    return app_settings(database_url, max_body_bytes=BODY_LIMIT)
 
 
 def test_every_write_operation_is_attacked() -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from models.common.tokens import mint_token
-from models.strategies.customers import create_customer
+from models.strategies.customers import create_customer, hash_password
 from tests.conftest import Figures, truncate_all
 from tests.servers import Server, running_server
 from tradepost.db import Database, create_db_engine
@@ -91,7 +91,7 @@ def test_a_password_change_revokes_login_tokens_in_every_process_at_once(
             tenant_id="CUST1",
             username="example_user",
             email="customer@example.com",
-            password="correct horse battery staple",
+            password_hash=hash_password("correct horse battery staple"),
             retailer_ids=("123",),
         )
     db.dispose()

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from models.common.tokens import ApiToken, mint_token
-from models.strategies.customers import Customer, create_customer
+from models.strategies.customers import Customer, create_customer, hash_password
 from tests.servers import running_server
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
@@ -58,7 +58,7 @@ def test_tokens_and_passwords_are_never_logged_or_stored(
                 tenant_id="CUST1",
                 username="alice",
                 email="alice@example.com",
-                password=PASSWORD,
+                password_hash=hash_password(PASSWORD),
                 retailer_ids=("123",),
             )
         secrets = [api_token, api_token.removeprefix("tp_"), PASSWORD, WRONG_PASSWORD]
