@@ -75,6 +75,13 @@ def insert_values(table: Table, names: Sequence[str], gate: Gate, prefix: str) -
     return insert(table).from_select(list(names), row)
 
 
+def numbered(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters of a statement writing several rows: row i's ``name`` as ``i_name``."""
+    return {
+        f"{index}_{name}": value for index, row in enumerate(rows) for name, value in row.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Also:
     """One more statement of a write, run only if the guarded UPDATE updated the row.
