@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 
 import models
 from models.common.tokens import OFFSETS, TRADES, mint_token
+from tests.round_trips import one_connection_client, round_trips  # noqa: F401 (fixtures)
 from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
 from tradepost.ops import migrate

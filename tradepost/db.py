@@ -3,8 +3,10 @@
 Domain functions are plain synchronous functions taking a ``Session`` first
 (``models/``). Request code never calls them on the event loop's thread directly: it
 awaits ``Database.run_read(work, ...)`` or ``Database.run_write(work, ...)``, which run
-``work`` in one transaction and hand back its result, while the loop serves other
-requests during every round trip and commit (bench/NOTES.md, issue 17).
+``work`` in one transaction (a read on PostgreSQL: in autocommit mode, see ``run_read``;
+``run_statements``: writes that are each one statement) and hand back its result, while
+the loop serves other requests during every round trip and commit (bench/NOTES.md,
+issues 17 and 30).
 
 - PostgreSQL: SQLAlchemy's asyncio extension on asyncpg. ``AsyncSession.run_sync``
   runs the same synchronous ``work`` in a greenlet on the loop; each statement's I/O is
@@ -184,7 +186,13 @@ class Database:
     async def run_read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``work(session, *args, **kwargs)`` in a read session, off the loop's thread
         or on non-blocking I/O. A database that is unreachable raises ``ServiceUnavailable``
-        (503 with ``Retry-After``), as does a read-only one for ``run_write``."""
+        (503 with ``Retry-After``), as does a read-only one for ``run_write``.
+
+        On PostgreSQL a read runs in autocommit mode: no BEGIN and no ROLLBACK round trip
+        around its statements (a one-statement read, such as a token lookup, is one round
+        trip instead of three). It sees what it saw in a transaction: at READ COMMITTED,
+        PostgreSQL's default, every statement of a transaction takes a snapshot of its own
+        anyway. ``work`` must not write (it would commit) nor lock rows."""
         with _unavailable_as_503():
             if self._async_engine is not None:
                 return await self._on_loop(False, work, args, kwargs)
@@ -250,11 +258,11 @@ class Database:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> T:
-        """``write`` True: one transaction; False: a read; None: autocommit."""
+        """``write`` True: one transaction; False (a read) or None: autocommit."""
         assert self._async_engine is not None
         _completed.set(0)
         session = AsyncSession(
-            self._async_engine if write is not None else self._autocommit_engine,
+            self._async_engine if write else self._autocommit_engine,
             expire_on_commit=False,
             sync_session_class=Session,
         )

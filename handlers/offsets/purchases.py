@@ -233,8 +233,8 @@ async def get_purchase(id_: str, expand: list[str] | None = None) -> Any:
 
 async def update_purchase(id_: str) -> Any:
     patch = body()
-    purchase, files = await services().db.run_write(
-        _with_files, offsets.update_purchase, caller(), id_, patch, precondition=if_match()
+    purchase, files = await services().db.run_statements(
+        offsets.update_purchase, caller(), id_, patch, precondition=if_match()
     )
     payload = purchase_json(purchase, files, patch.get("expand"))
     return json_response(payload, headers={"ETag": purchase.etag})

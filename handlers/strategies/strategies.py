@@ -169,7 +169,7 @@ async def get_strategy_purchase(username: str, purchase_id: str, idmodel: str | 
 
 
 async def update_strategy_purchase(username: str, purchase_id: str) -> Any:
-    purchase = await services().db.run_write(
+    purchase = await services().db.run_statements(
         strategies.update_purchase, caller(), username, purchase_id, body(), precondition=if_match()
     )
     return json_response(

@@ -16,7 +16,8 @@ Rules (also written in openapi.yaml):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,14 +31,25 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
+    case,
     delete,
+    insert,
+    or_,
+    union_all,
+    update,
 )
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy.orm import defer
+from sqlalchemy.sql.dml import UpdateBase
+from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.common import optimistic
 from models.common.caller import Caller
-from models.common.history import ChangeEntry, history_page, record_row_change
+from models.common.history import ChangeEntry, entry_values, history_page, record_row_change
 from models.common.merge_patch import merge_patch
+from models.common.optimistic import Also, Gate, gated, numbered, parameters
 from models.common.types import ExactDecimal, UTCDateTime, surrogate_pk, utcnow
 from models.offsets import webhooks
 from models.offsets.documents import render_document
@@ -200,9 +212,11 @@ def create_purchase(
         if existing is None:
             raise
         return _replay(existing, values["pricing"]), False
-    _render_files(session, purchase)
+    files, writes = _document_files(purchase, [], DOCUMENTS)
+    for write in writes:
+        write.run(session)
     webhooks.emit_order(session, purchase)
-    webhooks.emit_documents(session, purchase, files_of(session, purchase), DOCUMENTS)
+    webhooks.emit_documents(session, purchase, files, DOCUMENTS)
     _record(session, caller, purchase, None)
     return purchase, True
 
@@ -241,17 +255,52 @@ def _by_reference(session: Session, caller: Caller, reference: str) -> OffsetPur
 def get_purchase(
     session: Session, caller: Caller, ref: str, *, lock: bool = False
 ) -> OffsetPurchase:
-    """The one scoped getter: by id first, then by external reference."""
-    for column in (OffsetPurchase.id, OffsetPurchase.external_reference):
-        statement = select(OffsetPurchase).where(
-            column == ref, OffsetPurchase.tenant_id == caller.tenant_id
-        )
-        if lock:
-            statement = statement.with_for_update()
-        purchase = session.exec(statement).first()
-        if purchase is not None:
-            return purchase
-    raise NotFound(f"No purchase found with id {ref}.", resource=("purchase", ref))
+    """The one scoped getter: by id first, then by external reference (one statement)."""
+    statement = select(OffsetPurchase).where(*_named(caller, ref)).order_by(_by_id_first(ref))
+    if lock:
+        statement = statement.with_for_update()
+    purchase = session.exec(statement.limit(1)).first()
+    if purchase is None:
+        raise _not_found(ref)
+    return purchase
+
+
+def _named(caller: Caller, ref: str) -> tuple[Any, ...]:
+    """The caller's purchases that ``ref`` names: by id or by external reference."""
+    return (
+        OffsetPurchase.tenant_id == caller.tenant_id,
+        or_(col(OffsetPurchase.id) == ref, col(OffsetPurchase.external_reference) == ref),
+    )
+
+
+def _by_id_first(ref: str) -> Any:
+    """An id names a purchase before an external reference does."""
+    return case((col(OffsetPurchase.id) == ref, 0), else_=1)
+
+
+def _not_found(ref: str) -> NotFound:
+    return NotFound(f"No purchase found with id {ref}.", resource=("purchase", ref))
+
+
+def _with_files(
+    session: Session, caller: Caller, ref: str
+) -> tuple[OffsetPurchase, list[OffsetFile]]:
+    """``get_purchase``'s purchase and its files (without their content) in one statement,
+    detached from the session: a write changes them, and writes them itself."""
+    found = session.exec(
+        select(OffsetPurchase, OffsetFile)
+        .outerjoin(OffsetFile, OffsetFile.purchase_id == OffsetPurchase.id)  # type: ignore[arg-type]
+        .where(*_named(caller, ref))
+        .order_by(_by_id_first(ref), OffsetFile.pk)  # type: ignore[arg-type]
+        .options(defer(OffsetFile.content))  # type: ignore[arg-type]
+    ).all()
+    if not found:
+        raise _not_found(ref)
+    purchase = found[0][0]
+    files = [file for owner, file in found if owner is purchase and file is not None]
+    for instance in (purchase, *files):
+        session.expunge(instance)
+    return purchase, files
 
 
 def list_purchases(
@@ -273,41 +322,80 @@ def update_purchase(
     patch: dict[str, Any],
     *,
     precondition: Precondition = UNCONDITIONAL,
-) -> OffsetPurchase:
+) -> tuple[OffsetPurchase, list[OffsetFile]]:
+    """The merge patch applied; the purchase and its files as they are now.
+
+    The purchase and its files are read without a lock, then everything the patch changes
+    (the purchase, its rendered files, its webhook events, its history entry) is written by
+    one statement guarded by the version read (``models.common.optimistic``: two round
+    trips on PostgreSQL, in autocommit mode). A taken ``external_reference`` is found by the
+    unique constraint (409), which holds across processes.
+    """
     _require_storable_documents(patch)
-    purchase = get_purchase(session, caller, ref, lock=True)
-    precondition.check(purchase.etag)
-    before = history_snapshot(purchase)
     changed_documents = [name for name in DOCUMENTS if name in patch]
-    if changed_documents and purchase.state in FROZEN:
-        raise Conflict(
-            f"The documents of a {purchase.state} purchase cannot change.",
-            code="documents_frozen",
-            resource=("purchase", purchase.id),
+
+    def attempt() -> tuple[OffsetPurchase, list[OffsetFile]] | None:
+        purchase, files = _with_files(session, caller, ref)
+        precondition.check(purchase.etag)
+        before = history_snapshot(purchase)
+        read_version = purchase.version
+        if changed_documents and purchase.state in FROZEN:
+            raise Conflict(
+                f"The documents of a {purchase.state} purchase cannot change.",
+                code="documents_frozen",
+                resource=("purchase", purchase.id),
+            )
+        for name in changed_documents:
+            document = patch[name]
+            merged = None if document is None else merge_patch(purchase.document(name), document)
+            purchase.set_document(name, merged)
+        if "metadata" in patch:
+            purchase.metadata_json = _merged_metadata(purchase, patch["metadata"])
+        if "external_reference" in patch:
+            purchase.external_reference = patch["external_reference"]
+        purchase.updated_at = utcnow()
+        purchase.version = read_version + 1
+        files, writes = _document_files(purchase, files, changed_documents)
+        events = webhooks.document_events(purchase, files, changed_documents)
+        entry = entry_values(
+            resource_type=RESOURCE,
+            resource_id=purchase.id,
+            tenant_id=purchase.tenant_id,
+            version=purchase.version,
+            caller=caller,
+            before=before,
+            after=history_snapshot(purchase),
         )
-    for name in changed_documents:
-        merged = None if patch[name] is None else merge_patch(purchase.document(name), patch[name])
-        purchase.set_document(name, merged)
-    if "metadata" in patch:
-        purchase.metadata_json = _merged_metadata(purchase, patch["metadata"])
-    if "external_reference" in patch:
-        _set_reference(session, caller, purchase, patch["external_reference"])
-    purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
-    session.add(purchase)
-    taken = _reference_taken(purchase)  # built now: a failed flush expires ``purchase``
-    try:
-        # One UPDATE for the whole patch. No SAVEPOINT: a unique violation ends the
-        # request, so the transaction is rolled back anyway (``begin_nested`` flushed the
-        # UPDATE before its SAVEPOINT, so the violation aborted the transaction on
-        # PostgreSQL and the error path then read an expired attribute: a 500).
-        guarded_flush(session)
-    except IntegrityError:  # a concurrent update took the external_reference first
-        raise taken from None
-    if changed_documents:
-        _render_files(session, purchase)
-        webhooks.emit_documents(session, purchase, files_of(session, purchase), changed_documents)
-    _record(session, caller, purchase, before)
-    return purchase
+        try:
+            written = optimistic.apply(
+                session,
+                _TABLE,
+                pk=purchase.pk or 0,
+                version=read_version,
+                values={name: getattr(purchase, name) for name in _PATCHED},
+                entry=entry,
+                also=[*writes, *([events] if events is not None else [])],
+            )
+        except IntegrityError:  # another purchase took the external_reference first
+            if "external_reference" not in patch:
+                raise
+            raise _reference_taken(purchase) from None
+        return (purchase, files) if written else None
+
+    return optimistic.retrying(attempt, precondition)
+
+
+_TABLE = OffsetPurchase.__table__  # type: ignore[attr-defined]
+# What the PATCH sets: always the same columns (unchanged ones to their value), so that its
+# UPDATE is built once.
+_PATCHED = (
+    "external_reference",
+    "metadata_json",
+    "confirmation_json",
+    "certificate_json",
+    "updated_at",
+    "version",
+)
 
 
 def _merged_metadata(purchase: OffsetPurchase, patch: dict[str, Any] | None) -> str:
@@ -319,17 +407,6 @@ def _merged_metadata(purchase: OffsetPurchase, patch: dict[str, Any] | None) -> 
             resource=("purchase", purchase.id),
         )
     return jsonio.dumps(merged).decode()
-
-
-def _set_reference(
-    session: Session, caller: Caller, purchase: OffsetPurchase, reference: str | None
-) -> None:
-    if reference is not None and reference != purchase.external_reference:
-        with session.no_autoflush:  # the patch's other changes go in the one UPDATE later
-            taken = _by_reference(session, caller, reference)
-        if taken is not None:
-            raise _reference_taken(purchase)
-    purchase.external_reference = reference
 
 
 def _reference_taken(purchase: OffsetPurchase) -> Conflict:
@@ -398,20 +475,37 @@ def get_file(session: Session, caller: Caller, file_id: str) -> OffsetFile:
     return found
 
 
-def _render_files(session: Session, purchase: OffsetPurchase) -> None:
-    """One file per document that is set, rendered from the purchase as it is now."""
-    existing = {file.purpose: file for file in files_of(session, purchase)}
+def _document_files(
+    purchase: OffsetPurchase, files: list[OffsetFile], changed: Sequence[str]
+) -> tuple[list[OffsetFile], list[Also]]:
+    """One file per document that is set, rendered from the purchase as it is now: the
+    files once the documents of ``changed`` have changed (and any set document without a
+    file has one), and the statements that make them so. ``files`` are the purchase's
+    files, oldest first; new ones come after them, in ``DOCUMENTS`` order, as their
+    ``pk``s will."""
     now = utcnow()
+    kept: list[OffsetFile] = []
+    writes: list[Also] = []
+    for file in files:
+        details = purchase.document(file.purpose)
+        if file.purpose not in changed:
+            kept.append(file)
+        elif details is None:
+            writes.append(Also(_delete_file, {"pk": file.pk}))
+        else:
+            content = render_document(file.purpose, purchase, details)
+            file.size, file.updated_at = len(content), now
+            writes.append(Also(_update_file, {"pk": file.pk, "content": content, **_sized(file)}))
+            kept.append(file)
+    have = {file.purpose for file in files}
+    new: list[OffsetFile] = []
     for purpose in DOCUMENTS:
         details = purchase.document(purpose)
-        file = existing.get(purpose)
-        if details is None:
-            if file is not None:
-                session.execute(delete(OffsetFile).where(OffsetFile.pk == file.pk))  # type: ignore[arg-type]
+        if details is None or purpose in have:
             continue
         content = render_document(purpose, purchase, details)
-        if file is None:
-            file = OffsetFile(
+        new.append(
+            OffsetFile(
                 id=new_id("file_"),
                 tenant_id=purchase.tenant_id,
                 purchase_id=purchase.id,
@@ -422,7 +516,54 @@ def _render_files(session: Session, purchase: OffsetPurchase) -> None:
                 created_at=now,
                 updated_at=now,
             )
-        else:
-            file.content, file.size, file.updated_at = content, len(content), now
-        session.add(file)
-    session.flush()
+        )
+    if new:
+        rows = [{name: getattr(file, name) for name in _FILE_COLUMNS} for file in new]
+        writes.append(Also(_insert_files(len(new)), numbered(rows)))
+    return kept + new, writes
+
+
+def _sized(file: OffsetFile) -> dict[str, Any]:
+    return {"size": file.size, "updated_at": file.updated_at}
+
+
+_FILES = OffsetFile.__table__  # type: ignore[attr-defined]
+_FILE_COLUMNS = (
+    "id",
+    "tenant_id",
+    "purchase_id",
+    "purpose",
+    "filename",
+    "content",
+    "size",
+    "created_at",
+    "updated_at",
+)
+
+
+def _delete_file(gate: Gate, prefix: str) -> UpdateBase:
+    return delete(_FILES).where(_FILES.c.pk == bindparam(f"{prefix}pk"), *gated(gate))
+
+
+def _update_file(gate: Gate, prefix: str) -> UpdateBase:
+    changed = ("content", "size", "updated_at")
+    return (
+        update(_FILES)
+        .where(_FILES.c.pk == bindparam(f"{prefix}pk"), *gated(gate))
+        .values(dict(zip(changed, parameters(_FILES, changed, prefix), strict=True)))
+    )
+
+
+@functools.cache
+def _insert_files(count: int) -> Callable[[Gate, str], UpdateBase]:
+    """The statement inserting ``count`` files, in order (made once per count)."""
+
+    def build(gate: Gate, prefix: str) -> UpdateBase:
+        rows = [
+            sql_select(*parameters(_FILES, _FILE_COLUMNS, f"{prefix}{index}_")).where(*gated(gate))
+            for index in range(count)
+        ]
+        source = rows[0] if count == 1 else union_all(*rows)
+        return insert(_FILES).from_select(list(_FILE_COLUMNS), source)
+
+    return build

@@ -6,9 +6,10 @@ Rules (also written in openapi.yaml):
   ``confirmation_document_available`` / ``certificate_document_available`` (a document's
   file was generated). At most ``MAX_WEBHOOKS`` per tenant.
 - The ``signing_key`` is made here, shown once (at creation) and kept to sign deliveries.
-- Events are written by the change that causes them, in its transaction (an outbox): one
-  ``WebhookDelivery`` row per subscribed webhook, all with the event's id. Its body is
-  fixed when written, so every attempt sends (and signs) the very same bytes.
+- Events are written by the change that causes them, with it (in its transaction, or in
+  its one statement: ``document_events``), as an outbox: one ``WebhookDelivery`` row per
+  subscribed webhook, all with the event's id. Its body is fixed when written, so every
+  attempt sends (and signs) the very same bytes.
 - ``failed_attempts`` counts consecutive failed deliveries; a success resets it.
   Delivery counters are not client changes: they move no version (no new ``ETag``).
 """
@@ -16,19 +17,33 @@ Rules (also written in openapi.yaml):
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, delete
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    union_all,
+)
 from sqlalchemy import insert as sql_insert
+from sqlalchemy import select as sql_select
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import Field, Session, SQLModel, func, select
 
 from models.common.caller import Caller
 from models.common.history import record_row_change
+from models.common.optimistic import Also, Gate, gated, numbered, parameters
 from models.common.types import UTCDateTime, utcnow
 from tradepost import jsonio
 from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
@@ -223,31 +238,39 @@ def delete_webhook(
     session.execute(delete(Webhook).where(Webhook.pk == hook.pk))  # type: ignore[arg-type]
 
 
-# Events, written in the transaction of the change that causes them
+# Events, written with the change that causes them
 
 
 def emit_order(session: Session, purchase: EventPurchase) -> None:
     """``order``: the purchase has entered ``purchase.state``."""
-    _emit(session, purchase, "order", {})
+    _events([_event(purchase, "order", {})]).run(session)
 
 
 def emit_documents(
     session: Session, purchase: EventPurchase, files: Iterable[EventFile], names: Iterable[str]
 ) -> None:
     """``<document>_available`` for each file of ``names`` (documents just generated)."""
+    events = document_events(purchase, files, names)
+    if events is not None:
+        events.run(session)
+
+
+def document_events(
+    purchase: EventPurchase, files: Iterable[EventFile], names: Iterable[str]
+) -> Also | None:
+    """``emit_documents``'s events as one statement for a write to run with its change
+    (``models.common.optimistic``); None when there are none."""
     wanted = set(names)
-    for file in files:
-        if file.purpose in wanted:
-            _emit(session, purchase, f"{file.purpose}_available", {"file": _file_data(file)})
+    events = [
+        _event(purchase, f"{file.purpose}_available", {"file": _file_data(file)})
+        for file in files
+        if file.purpose in wanted
+    ]
+    return _events(events) if events else None
 
 
-def _emit(session: Session, purchase: EventPurchase, kind: str, data: dict[str, Any]) -> None:
-    tenant_id = purchase.tenant_id
-    hooks = session.exec(
-        select(Webhook.id).where(Webhook.tenant_id == tenant_id, Webhook.kind == kind)
-    ).all()
-    if not hooks:
-        return
+def _event(purchase: EventPurchase, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One event's outbox columns but the webhook: the same for every subscriber."""
     now = utcnow()
     event_id = f"evt_{secrets.token_hex(16)}"
     body = jsonio.dumps(
@@ -262,21 +285,64 @@ def _emit(session: Session, purchase: EventPurchase, kind: str, data: dict[str, 
             }
         }
     ).decode()
-    rows = [
-        {
-            "event_id": event_id,
-            "webhook_id": hook_id,
-            "tenant_id": tenant_id,
-            "kind": kind,
-            "body": body,
-            "state": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for hook_id in hooks
-    ]
-    session.connection().execute(sql_insert(WebhookDelivery.__table__), rows)  # type: ignore[attr-defined]
+    return {
+        "event_id": event_id,
+        "tenant_id": purchase.tenant_id,
+        "kind": kind,
+        "body": body,
+        "state": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _events(events: list[dict[str, Any]]) -> Also:
+    """The outbox rows of ``events``, in order: one per event and webhook of the event's
+    tenant subscribed to its kind, written by one ``INSERT ... SELECT FROM webhooks``
+    (none when nobody subscribed)."""
+    return Also(_outbox_insert(len(events)), numbered(events))
+
+
+_OUTBOX = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_HOOKS = Webhook.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = (
+    "event_id",
+    "tenant_id",
+    "kind",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+@functools.cache
+def _outbox_insert(count: int) -> Callable[[Gate, str], UpdateBase]:
+    """The statement writing ``count`` events' outbox rows (made once per count)."""
+
+    def build(gate: Gate, prefix: str) -> UpdateBase:
+        rows = []
+        for index in range(count):
+            event = dict(
+                zip(
+                    _EVENT_COLUMNS,
+                    parameters(_OUTBOX, _EVENT_COLUMNS, f"{prefix}{index}_"),
+                    strict=True,
+                )
+            )
+            rows.append(
+                sql_select(*event.values(), _HOOKS.c.id).where(
+                    _HOOKS.c.tenant_id == event["tenant_id"],
+                    _HOOKS.c.kind == event["kind"],
+                    *gated(gate),
+                )
+            )
+        source = rows[0] if count == 1 else union_all(*rows)
+        return sql_insert(_OUTBOX).from_select([*_EVENT_COLUMNS, "webhook_id"], source)
+
+    return build
 
 
 def _purchase_data(purchase: EventPurchase) -> dict[str, Any]:

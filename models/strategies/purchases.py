@@ -12,9 +12,11 @@ Rules (also written in openapi.yaml):
 - ``outputs`` is stored exactly as sent (the structured per-model list, or any JSON object)
   as serialised JSON, so reading it back never re-parses a year of data.
 - Every write bumps ``version`` in a guarded UPDATE (``WHERE version = :v``); an update
-  carrying ``If-Match`` applies only to the version it names (else 412). Submissions and
-  updates are recorded in the change history in the same transaction; bulky payloads
-  (rows, outputs) are recorded as their size and SHA-256 digest, not copied.
+  carrying ``If-Match`` applies only to the version it names (else 412); one without
+  runs again from a fresh read when the version moved since its read (nothing is lost).
+  Submissions and updates are recorded in the change history with the change itself
+  (the same statement or transaction); bulky payloads (rows, outputs) are recorded as
+  their size and SHA-256 digest, not copied.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.common import optimistic
 from models.common.caller import Caller
-from models.common.history import ChangeEntry, history_page, record_row_change
+from models.common.history import ChangeEntry, entry_values, history_page, record_row_change
 from models.common.types import UTCDateTime, utcnow
 from models.strategies import retailers
 from tradepost import jsonio
-from tradepost.conditional import UNCONDITIONAL, Precondition, etag, guarded_flush
+from tradepost.conditional import UNCONDITIONAL, Precondition, etag
 from tradepost.errors import Conflict, FieldError, InvalidRequest, NotFound
 
 STATUSES = ("pending", "in_progress", "completed", "failed")
@@ -121,9 +124,7 @@ def submit_purchase(
     return purchase
 
 
-def get_purchase(
-    session: Session, caller: Caller, user: str, purchase_id: str, *, lock: bool = False
-) -> StrategyPurchase:
+def get_purchase(session: Session, caller: Caller, user: str, purchase_id: str) -> StrategyPurchase:
     """The one scoped getter: anything the caller may not see does not exist."""
     if caller.is_user_token and caller.user_id != user:
         raise _not_found()
@@ -132,8 +133,6 @@ def get_purchase(
         StrategyPurchase.tenant_id == caller.tenant_id,
         StrategyPurchase.user_id == user,
     )
-    if lock:
-        statement = statement.with_for_update()
     purchase = session.exec(statement).first()
     if purchase is None:
         raise _not_found()
@@ -161,25 +160,54 @@ def update_purchase(
     """Store ``update["outputs"]`` (and ``status``/``error`` when present).
 
     ``outputs`` is popped from ``update`` and serialised first, so that a year of parsed
-    outputs is freed before the row is written.
+    outputs is freed before the row is written. The purchase is read without a lock and
+    written with one statement guarded by the version read (``models.common.optimistic``:
+    two round trips on PostgreSQL, in autocommit mode).
     """
     serialised = _serialise_outputs(update.pop("outputs"))
     status: str | None = update.get("status")
     error: str | None = update.get("error")
-    purchase = get_purchase(session, caller, user, purchase_id, lock=True)
-    precondition.check(purchase.etag)
-    before = history_snapshot(purchase)
-    if status is not None:
-        check_transition(purchase.status, status)
-        purchase.status = status
-    if error is not None:
-        purchase.error = error
-    purchase.outputs_json = serialised
-    purchase.updated_at = utcnow()  # the flush bumps ``version`` where it is still ``before``'s
-    session.add(purchase)
-    guarded_flush(session)
-    _record(session, caller, purchase, before)
-    return purchase
+
+    def attempt() -> StrategyPurchase | None:
+        purchase = get_purchase(session, caller, user, purchase_id)
+        session.expunge(purchase)  # changed here, written by ``apply``: never flushed
+        precondition.check(purchase.etag)
+        before = history_snapshot(purchase)
+        read_version = purchase.version
+        if status is not None:
+            check_transition(purchase.status, status)
+            purchase.status = status
+        if error is not None:
+            purchase.error = error
+        purchase.outputs_json = serialised
+        purchase.updated_at = utcnow()
+        purchase.version = read_version + 1
+        entry = entry_values(
+            resource_type=RESOURCE,
+            resource_id=purchase.id,
+            tenant_id=purchase.tenant_id,
+            version=purchase.version,
+            caller=caller,
+            before=before,
+            after=history_snapshot(purchase),
+        )
+        written = optimistic.apply(
+            session,
+            _TABLE,
+            pk=purchase.pk or 0,
+            version=read_version,
+            values={name: getattr(purchase, name) for name in _UPDATED},
+            entry=entry,
+        )
+        return purchase if written else None
+
+    return optimistic.retrying(attempt, precondition)
+
+
+_TABLE = StrategyPurchase.__table__  # type: ignore[attr-defined]
+# What the PUT sets: always the same columns (unchanged ones to their value), so that its
+# statement is built and prepared once.
+_UPDATED = ("status", "error", "outputs_json", "updated_at", "version")
 
 
 def _serialise_outputs(outputs: Any) -> str:

@@ -13,14 +13,15 @@ Rules (also written in openapi.yaml):
   2 decimals. When an update changes quantity or price without sending ``totalAmount``,
   the total is recomputed; a ``totalAmount`` that is sent is stored as sent.
 - Statuses and their moves are ``models/trades/lifecycle.py``'s.
-- Every write is three statements on the session's connection (a locked read, an UPDATE
-  guarded by ``WHERE version = :v`` that bumps the version, the history INSERT); one
-  carrying ``If-Match`` applies only to the version it names (else 412).
+- Every write reads the trade without a lock, then changes it with an UPDATE guarded by
+  ``WHERE version = :v`` that bumps the version, with its history entry (one statement on
+  PostgreSQL: ``models.common.optimistic``); one carrying ``If-Match`` applies only to
+  the version it names (else 412), one without runs again from a fresh read when the
+  version moved in between.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,12 +41,12 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
-    update,
 )
 from sqlmodel import Field, Session, SQLModel
 
+from models.common import optimistic
 from models.common.caller import Caller
-from models.common.history import ENTRIES, ChangeEntry, entry_values, history_page, record_change
+from models.common.history import ChangeEntry, entry_values, history_page, record_change
 from models.common.types import ExactDecimal, UTCDateTime, utcnow
 from models.trades import lifecycle
 from models.trades.units import canonical
@@ -295,23 +296,23 @@ def _write(
     precondition: Precondition,
     columns: tuple[str, ...] | None = None,
 ) -> TradeRow:
-    """Read, check, write: optimistic, so that it needs no lock and no transaction.
+    """Read, check, write: optimistic, so that it needs no lock and no transaction
+    (``models.common.optimistic``).
 
     The row is read and checked: tenancy (404), ownership (403), ``If-Match`` (412), then
     ``changes`` (the lifecycle's 409). It is then changed by ``UPDATE ... WHERE pk = :pk
     AND version = :v`` that bumps the version, with its history entry: on PostgreSQL in
-    the same statement (the INSERT selects from the UPDATE's RETURNING), which commits
-    both or neither by itself, so the PATCH takes two round trips in autocommit mode
-    (``Database.run_statements``); on SQLite the write transaction is exclusive and the
-    entry is a second statement. If the version moved since the read, a request with a
-    specific ``If-Match`` tag is 412; one without runs again from the read (last write
-    wins, but never from a stale read: nothing is lost). ``columns`` are the columns the
-    UPDATE sets (default: those ``changes`` returned): a fixed set per operation, so its
-    statement is compiled once.
+    the same statement, which commits both or neither by itself, so the PATCH takes two
+    round trips in autocommit mode (``Database.run_statements``); on SQLite the write
+    transaction is exclusive and the entry is a second statement. If the version moved
+    since the read, a request with a specific ``If-Match`` tag is 412; one without runs
+    again from the read (last write wins, but never from a stale read: nothing is lost).
+    ``columns`` are the columns the UPDATE sets (default: those ``changes`` returned): a
+    fixed set per operation, so its statement is compiled once.
     """
-    connection = session.connection()
-    for _attempt in range(_ATTEMPTS):
-        found = connection.execute(_SELECT, _scope(caller.tenant_id, trade_id))
+
+    def attempt() -> TradeRow | None:
+        found = session.connection().execute(_SELECT, _scope(caller.tenant_id, trade_id))
         row = found.mappings().first()
         if row is None:
             raise _not_found(trade_id)
@@ -319,15 +320,9 @@ def _write(
         require_changeable_by(caller, current)
         precondition.check(etag(current["id"], current["version"]))
         values = dict(changes(current))
-        updated = _apply(session, caller, current, values, columns or tuple(values))
-        if updated is not None:
-            return updated
-        if precondition.names_a_version:
-            raise stale()
-    raise stale()  # pragma: no cover (the row kept changing under every attempt)
+        return _apply(session, caller, current, values, columns or tuple(values))
 
-
-_ATTEMPTS = 20
+    return optimistic.retrying(attempt, precondition)
 
 
 def require_changeable_by(caller: Caller, row: TradeRow) -> None:
@@ -348,57 +343,20 @@ def _apply(
     values["updated_at"] = utcnow()
     values["version"] = current["version"] + 1
     updated = {**current, **values}
-    guard = {"guard_pk": current["pk"], "guard_version": current["version"]}
     written = {name: updated[name] for name in (*columns, "updated_at", "version")}
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        entry = entry_values(
-            resource_type=RESOURCE,
-            resource_id=updated["id"],
-            tenant_id=updated["tenant_id"],
-            version=updated["version"],
-            caller=caller,
-            before=history_snapshot(current),
-            after=history_snapshot(updated),
-        )
-        statement = _update_with_entry(tuple(written))
-        params = {
-            **{f"set_{name}": value for name, value in written.items()},
-            **{f"entry_{name}": value for name, value in entry.items()},
-            **guard,
-        }
-        # RETURNING, not the row count, says whether it happened: drivers disagree on
-        # the row count of an INSERT whose WITH holds an UPDATE ... RETURNING.
-        inserted = connection.execute(statement, params).first()
-        return updated if inserted is not None else None
-    if connection.execute(_GUARDED_UPDATE, {**written, **guard}).rowcount != 1:
-        return None
-    _record(session, caller, updated, history_snapshot(current))
-    return updated
-
-
-@functools.cache
-def _update_with_entry(columns: tuple[str, ...]) -> Any:
-    """``WITH updated AS (UPDATE ... RETURNING pk) INSERT INTO change_entries SELECT ...
-    FROM updated RETURNING version``: one statement, one round trip, inserting the entry
-    only if the row was updated (a returned row says it was)."""
-    changed = (
-        update(_TABLE)
-        .where(_TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version"))
-        .values({name: bindparam(f"set_{name}", type_=_TABLE.c[name].type) for name in columns})
-        .returning(_TABLE.c.pk)
-        .cte("updated")
+    entry = entry_values(
+        resource_type=RESOURCE,
+        resource_id=updated["id"],
+        tenant_id=updated["tenant_id"],
+        version=updated["version"],
+        caller=caller,
+        before=history_snapshot(current),
+        after=history_snapshot(updated),
     )
-    names = [column.name for column in ENTRIES.columns if column.name != "pk"]
-    entry = select(
-        *(bindparam(f"entry_{name}", type_=ENTRIES.c[name].type) for name in names)
-    ).select_from(changed)
-    return insert(ENTRIES).from_select(names, entry).returning(ENTRIES.c.version)
-
-
-_GUARDED_UPDATE = update(_TABLE).where(
-    _TABLE.c.pk == bindparam("guard_pk"), _TABLE.c.version == bindparam("guard_version")
-)
+    applied = optimistic.apply(
+        session, _TABLE, pk=current["pk"], version=current["version"], values=written, entry=entry
+    )
+    return updated if applied else None
 
 
 def update_trade(

@@ -7,48 +7,13 @@ cache are warm; a change that adds a round trip fails here."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
 from tests.conftest import TokenFactory
 from tests.factories import load_trade, make_trade
-from tradepost.app import create_app
 from tradepost.db import Database
-from tradepost.settings import Settings
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    counted: Counter[str] = Counter()
-
-    def counting(name: str, method: Any) -> Any:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            counted[name] += 1
-            return await method(*args, **kwargs)
-
-        return wrapper
-
-    cursor = sa_asyncpg.AsyncAdapt_asyncpg_cursor
-    monkeypatch.setattr(
-        cursor, "_prepare_and_execute", counting("statement", cursor._prepare_and_execute)
-    )
-    for name in ("start", "commit", "rollback"):
-        method = getattr(asyncpg.transaction.Transaction, name)
-        monkeypatch.setattr(asyncpg.transaction.Transaction, name, counting(name, method))
-    monkeypatch.setattr(
-        asyncpg.Connection, "prepare", counting("prepare", asyncpg.Connection.prepare)
-    )
-    return counted
-
-
-@pytest.fixture
-def one_connection_client(settings: Settings) -> Iterator[Any]:
-    with create_app(settings.model_copy(update={"pool_size": 1})).test_client() as client:
-        yield client
 
 
 @pytest.mark.postgres
