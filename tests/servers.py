@@ -39,8 +39,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, log: Path, database_url: str
+    ) -> None:
         self.process = process
+        self.database_url = database_url
         self.port = port
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
@@ -96,7 +99,7 @@ def running_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: workers are cleaned up with it
         )
-    server = Server(process, port, log)
+    server = Server(process, port, log, database_url)
     try:
         server.wait_ready(ready_timeout)
         yield server

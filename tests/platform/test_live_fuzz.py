@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import pytest
 from tests.conftest import Figures
 from tests.contract import resolve
 from tests.contract import spec as contract_spec
-from tests.servers import TRADEPOST, running_server
+from tests.servers import TRADEPOST, Server, running_server
 from tradepost.app import SPEC_PATH
 
 pytestmark = pytest.mark.slow
@@ -164,27 +166,38 @@ def test_schemathesis_cli_finds_nothing(
 ) -> None:
     """One run per surface, so that each surface's stateful phase chains its own links.
 
-    Two surfaces run at a time, each against its own server process (on SQLite each with
-    its own copy of one prepared database file, on PostgreSQL all on one database).
+    Two surfaces run at a time, each against one of two server processes started once for
+    all nine (on SQLite each server with its own copy of one prepared database file, on
+    PostgreSQL both on one database); a lane takes whichever server is free.
     """
     prepared = server_database
     if server_database.startswith("sqlite"):
         prepared = f"sqlite:///{tmp_path / 'prepared.db'}"
     prepare(prepared)
 
-    def lane(tag: str) -> dict[str, Any]:
-        lane_dir = tmp_path / tag
-        lane_dir.mkdir()
-        database = server_database
-        if prepared != server_database:  # SQLite: a copy of the prepared file per lane
-            shutil.copy(prepared.removeprefix("sqlite:///"), lane_dir / "fuzz.db")
-            database = f"sqlite:///{lane_dir / 'fuzz.db'}"
-        with running_server(database, lane_dir) as server:
-            token = token_for(tag, database, server.url)
-            return fuzz_surface(tag, server.url, token, server_database, lane_dir)
+    with ExitStack() as servers:
+        free: queue.Queue[tuple[Server, str]] = queue.Queue()
+        for slot in ("a", "b"):
+            slot_dir = tmp_path / slot
+            slot_dir.mkdir()
+            database = server_database
+            if prepared != server_database:  # SQLite: a copy of the prepared file per server
+                shutil.copy(prepared.removeprefix("sqlite:///"), slot_dir / "fuzz.db")
+                database = f"sqlite:///{slot_dir / 'fuzz.db'}"
+            free.put((servers.enter_context(running_server(database, slot_dir)), database))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        summaries = list(pool.map(lane, SURFACES))
+        def lane(tag: str) -> dict[str, Any]:
+            lane_dir = tmp_path / tag
+            lane_dir.mkdir()
+            server, database = free.get()
+            try:
+                token = token_for(tag, database, server.url)
+                return fuzz_surface(tag, server.url, token, server_database, lane_dir)
+            finally:
+                free.put((server, database))
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            summaries = list(pool.map(lane, SURFACES))
     with figures():
         for summary in summaries:
             print(f"\n{summary['line']}", end="")
