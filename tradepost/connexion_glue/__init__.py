@@ -16,6 +16,12 @@ it. Each workaround, why it exists, and the test that pins it:
     Connexion turns path and query numbers into numbers with ``int``/``float``, which take
     `` 42``, ``1_000``, fullwidth digits and ``NaN``; here only JSON numbers are numbers.
     Pinned by tests/platform/test_hostile.py (JSON-number parameter rows).
+``operations.DecoratedOnceApp`` and ``validation_once.RequestValidationOnce``
+    Connexion builds, on every request, the handler's decorators (three
+    ``functools.wraps``, an ``inspect`` of the handler), two or three URI parsers, a
+    parameter validator, a media-type table and a body validator, none of which depends
+    on the request; here each is built once per operation (issue 17, issue 30). Pinned by
+    tests/platform/test_spec.py (nothing is built per request; refusals unchanged).
 ``canonical.CanonicalRequest``
     Non-UTF-8 percent-escapes in the target are 400 naming the parameter (the server
     would pass U+FFFD on); the ``Content-Type`` media type is lower-cased (Connexion

@@ -21,8 +21,12 @@ from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.context import receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.operations import AbstractOperation
 from connexion.uri_parsing import AbstractURIParser
+
+from tradepost.connexion_glue.validation_once import RequestValidationOnce
 
 
 class _NamesConvertedOnce(AsyncParameterDecorator):  # type: ignore[misc]
@@ -83,8 +87,13 @@ class _ApiDecoratedOnce(AsyncApi):  # type: ignore[misc]
 
 
 class DecoratedOnceApp(AsyncApp):  # type: ignore[misc]
-    """Connexion's ``AsyncApp`` whose operations decorate their handler once."""
+    """Connexion's ``AsyncApp`` whose operations decorate their handler and build their
+    request validators once."""
 
     def __init__(self, import_name: str, **kwargs: Any) -> None:
-        super().__init__(import_name, **kwargs)
+        middlewares = [
+            RequestValidationOnce if middleware is RequestValidationMiddleware else middleware
+            for middleware in ConnexionMiddleware.default_middlewares
+        ]
+        super().__init__(import_name, middlewares=middlewares, **kwargs)
         self._middleware_app.api_cls = _ApiDecoratedOnce
