@@ -18,6 +18,10 @@ class Measurement:
     p99_ms: float
     requests: int
     errors: int
+    app_cpu_ms: float | None = None
+    """CPU per request of the server under test (pgbench: of pgbench itself)."""
+    db_cpu_ms: float | None = None
+    """CPU per request of PostgreSQL (None on SQLite, where it is the server's own)."""
 
 
 def wrk_path() -> str:

@@ -1,87 +1,77 @@
-"""The PostgreSQL ceiling: pgbench running the service's own write transactions.
+"""The PostgreSQL ceiling: pgbench running the service's own statements for a request.
 
-For each surface, pgbench runs on the service's seeded bench database the statements the
-service's domain function sends (``models.trades.trades.update_trade``,
-``models.strategies.purchases.update_purchase``; seen with SQLAlchemy's echo), in one transaction:
+For each surface, the statements are taken from the service itself: the domain function
+behind the request (``models.trades.trades.update_trade``,
+``models.strategies.purchases.update_purchase``, and for the Strategies PUT the token
+lookup ``models.common.tokens.find_principal`` that runs on every such request) runs once
+on the seeded bench database with a cursor hook recording each statement the driver is
+sent, with its bind values. Each becomes one pgbench command, in the same autocommit
+mode the service sends it in (issue 30: no BEGIN, no COMMIT):
 
-    BEGIN;
-    SELECT <every column> FROM <table> WHERE id = :id AND <tenant scope> FOR UPDATE;
-    UPDATE <table> SET <the columns the service sets> WHERE pk = :pk AND version = :v;
-    INSERT INTO change_history (...) VALUES (...) RETURNING pk;
-    COMMIT;
+    SELECT <every column> FROM <table> WHERE id = :id AND <tenant scope>   \\gset row_
+    WITH updated AS (UPDATE <table> SET ... WHERE pk = :pk AND version = :v RETURNING pk)
+      INSERT INTO change_history SELECT ... FROM updated RETURNING version;
 
-Every value the service binds is a bind parameter here too (``-M prepared``: psycopg 3
-prepares a statement from its fifth execution on a connection), with the same body values
-and history snapshots of the same size; only ``updated_at``/``changed_at`` are the
-server's ``now()``. The row is picked at random among the seeded ones, as wrk does: a
-random ``pk`` whose ``id`` a sub-select of the locking statement looks up (an index probe
-on the server, no extra round trip). Latencies come from pgbench's per-transaction log.
+Every bind value stays a bind parameter (``-M prepared``; the service's asyncpg prepares
+and caches its statements per connection), with the values the service sent. What varies
+per request varies here too: the row is picked at random among the seeded ones, as wrk
+does (the read's ``id`` becomes a sub-select by a random ``pk``, an index probe on the
+server), the write is guarded by the version just read, and the trade's quantity and total
+are random as in ``bench/wrk/trades.lua``. A change of the service's statements changes
+the script with it; a change of their parameters fails here, loudly. Latencies come from
+pgbench's per-transaction log (one "transaction" is one request's statements).
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 import statistics
 import subprocess
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from psycopg.types.json import Json
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import Session
 
 from bench.load import Measurement
-from bench.seed import Seeded
+from bench.seed import STRATEGY_USER, TRADE_TENANT, TRADE_USER, Seeded
+from models.common.caller import Caller
 from models.common.tokens import Principal, find_principal, hash_token
-from models.strategies import purchases as strategies
-from models.strategies.purchases import StrategyPurchase
+from models.strategies import purchases
 from models.trades import trades
-from models.trades.trades import Trade
 from tradepost import jsonio
 from tradepost.db import Database, create_db_engine
 from tradepost.settings import Settings
 
-_SCRIPTS = {
-    "trades": r"""
-\set n random({low}, {high})
-\set quantity random(1, 100000)
-\set total :quantity * 55
-BEGIN;
-SELECT {trade_columns} FROM trades
-  WHERE id = (SELECT id FROM trades WHERE pk = :n) AND tenant_id = :tenant FOR UPDATE \gset row_
-\set next_version :row_version + 1
-UPDATE trades SET user_id = :user_id, country_code = :country_code, product_id = :product_id,
-  description = :description, quantity = :quantity, indicative_unit_price = :price,
-  total_amount = :total, product_unit_type = :unit_type, doc_links = :doc_links,
-  labelling_requirement = :labelling, packaging_requirement = :packaging,
-  version = :next_version, updated_at = now()
-  WHERE pk = :row_pk AND version = :row_version;
-{insert_history}
-COMMIT;
-""",
-    "strategies": r"""
-\set n random({low}, {high})
-BEGIN;
-SELECT {purchase_columns} FROM strategy_purchases
-  WHERE id = (SELECT id FROM strategy_purchases WHERE pk = :n)
-  AND tenant_id = :tenant AND user_id = :user_id FOR UPDATE \gset row_
-\set next_version :row_version + 1
-UPDATE strategy_purchases SET outputs_json = :outputs, version = :next_version,
-  updated_at = now() WHERE pk = :row_pk AND version = :row_version;
-{insert_history}
-COMMIT;
-""",
+Script = tuple[Path, list[str]]
+"""A pgbench script file and its ``--define name=value`` arguments."""
+
+TABLES = {"trades": "trades", "strategies": "strategy_purchases"}
+# What pgbench works out per request, by the name of the bind parameter the service sent.
+PER_ROW = {
+    "guard_pk": ":row_pk",
+    "guard_version": ":row_version",
+    "set_version": ":next_version",
+    "entry_version": ":next_version",
+    "entry_resource_id": ":row_id",
 }
-_INSERT_HISTORY = (
-    "INSERT INTO change_history (resource_type, resource_id, tenant_id, version, action, "
-    "changed_at, actor_tenant_id, actor_user_id, actor_token_id, request_id, before_json, "
-    "after_json) VALUES (:resource_type, :row_id, :tenant, :next_version, 'update', now(), "
-    ":tenant, :actor_user, :token_id, :request_id, :before, :after) RETURNING pk;"
-)
-# The trade PATCH body of bench/wrk/trades.lua, as the service stores it.
+PER_REQUEST = {
+    "trades": {"set_quantity": ":quantity", "set_total_amount": ":total"},
+    "strategies": {},
+}
+PRELUDE = {
+    "trades": "\\set n random({low}, {high})\n\\set quantity random(1, 100000)\n"
+    "\\set total :quantity * 55\n",
+    "strategies": "\\set n random({low}, {high})\n",
+}
+# The trade PATCH body of bench/wrk/trades.lua, as the domain function takes it.
 TRADE_BODY = {
     "product_id": "newProd123",
     "description": "Updated quality crude oil",
@@ -92,6 +82,9 @@ TRADE_BODY = {
     "packaging_requirement": "Updated Reinforced Steel Drums",
 }
 OUTPUTS = {"result": "ok", "detail": {"score": 0.95}}  # bench/wrk/strategies.lua's body
+_BIND = re.compile(r"%\((\w+)\)s")
+
+Statement = tuple[str, dict[str, Any]]
 
 
 def pgbench_path() -> str:
@@ -101,101 +94,140 @@ def pgbench_path() -> str:
     return found
 
 
-def write_scripts(data: Seeded, directory: Path) -> dict[str, tuple[Path, list[str]]]:
-    """Per surface: the script file and its ``-D name=value`` arguments."""
+def write_scripts(data: Seeded, directory: Path) -> dict[str, Script]:
+    """Per surface: the service's statements for one request, as a pgbench script."""
     db = Database(create_db_engine(Settings(database_url=data.url)))
     try:
         with db.read() as session:
-            token_ids = {
-                surface: find_principal(session, hash_token(token))
-                for surface, token in (
-                    ("trades", data.trade_token),
-                    ("strategies", data.strategy_token),
-                )
-            }
-            trade = dict(
-                session.connection()
-                .execute(select(trades.TABLE).order_by(trades.TABLE.c.pk).limit(1))
-                .mappings()
-                .one()
-            )
-            purchase = _first(session, StrategyPurchase)
+            trader = _principal(session, data.trade_token)
             bounds = {
-                name: session.execute(
+                surface: session.execute(
                     text(f"SELECT min(pk), max(pk), count(*) FROM {table}")  # noqa: S608
                 ).one()
-                for name, table in (("trades", "trades"), ("strategies", "strategy_purchases"))
+                for surface, table in TABLES.items()
             }
+        request_id = uuid.uuid4().hex
+        trade_caller = Caller.of(trader, request_id).naming(TRADE_TENANT, TRADE_USER, "US")
+        quantity = Decimal(50_000)
+        changes = {**TRADE_BODY, "quantity": quantity, "total_amount": quantity * 55}
+
+        def trade_patch(session: Session) -> None:
+            trades.update_trade(session, trade_caller, data.trade_ids[0], dict(changes))
+
+        def strategies_put(session: Session) -> None:
+            caller = Caller.of(_principal(session, data.strategy_token), request_id)
+            body = {"outputs": OUTPUTS}
+            purchases.update_purchase(session, caller, STRATEGY_USER, data.purchase_ids[0], body)
+
+        sent = {
+            "trades": (_capture(db, trade_patch), data.trade_ids[0]),
+            "strategies": (_capture(db, strategies_put), data.purchase_ids[0]),
+        }
     finally:
         db.dispose()
-    before = trades.history_snapshot(trade)
-    quantity = Decimal(50_000)
-    changed = {**trade, **TRADE_BODY, "quantity": quantity}
-    changed["total_amount"] = quantity * 55
-    after = trades.history_snapshot(changed)
-    purchase_before = strategies.history_snapshot(purchase)
-    purchase.outputs_json = jsonio.dumps(OUTPUTS).decode()
-    purchase_after = strategies.history_snapshot(purchase)
-    request_id = uuid.uuid4().hex
-    variables = {
-        "trades": {
-            "token_id": str(_token_id(token_ids["trades"])),
-            "request_id": request_id,
-            "resource_type": trades.RESOURCE,
-            "tenant": trade["tenant_id"],
-            "user_id": trade["user_id"],
-            "actor_user": trade["user_id"],
-            "country_code": trade["country_code"],
-            "product_id": TRADE_BODY["product_id"],
-            "description": TRADE_BODY["description"],
-            "price": str(TRADE_BODY["indicative_unit_price"]),
-            "unit_type": TRADE_BODY["product_unit_type"],
-            "doc_links": jsonio.dumps(TRADE_BODY["doc_links"]).decode(),
-            "labelling": TRADE_BODY["labelling_requirement"],
-            "packaging": TRADE_BODY["packaging_requirement"],
-            "before": jsonio.dumps(before).decode(),
-            "after": jsonio.dumps(after).decode(),
-        },
-        "strategies": {
-            "token_id": str(_token_id(token_ids["strategies"])),
-            "request_id": request_id,
-            "resource_type": strategies.RESOURCE,
-            "tenant": purchase.tenant_id,
-            "user_id": purchase.user_id,
-            "actor_user": purchase.user_id,
-            "outputs": purchase.outputs_json,
-            "before": jsonio.dumps(purchase_before).decode(),
-            "after": jsonio.dumps(purchase_after).decode(),
-        },
-    }
     scripts = {}
-    for surface, template in _SCRIPTS.items():
+    for surface, (statements, row_id) in sent.items():
         low, high, count = bounds[surface]
         if high - low + 1 != count:
             raise RuntimeError(f"{surface}: pk is not dense ({low}-{high}, {count} rows)")
+        commands, defines = _commands(surface, statements, row_id)
         script = directory / f"pgbench-{surface}.sql"
-        script.write_text(
-            template.format(
-                low=low,
-                high=high,
-                trade_columns=", ".join(Trade.__table__.columns.keys()),  # type: ignore[attr-defined]
-                purchase_columns=", ".join(StrategyPurchase.__table__.columns.keys()),  # type: ignore[attr-defined]
-                insert_history=_INSERT_HISTORY,
-            ).lstrip()
-        )
-        defines = [f"{name}={value}" for name, value in variables[surface].items()]
-        scripts[surface] = (script, defines)
+        script.write_text(PRELUDE[surface].format(low=low, high=high) + commands)
+        scripts[surface] = (script, [f"{name}={value}" for name, value in defines.items()])
     return scripts
 
 
-def _token_id(principal: Principal | None) -> int:
-    if principal is None or principal.token_id is None:
+def _principal(session: Session, token: str) -> Principal:
+    principal = find_principal(session, hash_token(token))
+    if principal is None:
         raise RuntimeError("the seeded token is not in the database")
-    return principal.token_id
+    return principal
 
 
-def _first(session: Any, model: Any) -> Any:
-    return session.exec(select(model).order_by(model.pk).limit(1)).one()
+def _capture(db: Database, work: Callable[[Session], None]) -> list[Statement]:
+    """The statements ``work`` sends to the database, with their bind values."""
+    sent: list[Statement] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, dict(parameters or {})))
+
+    event.listen(db.write_engine, "before_cursor_execute", record)
+    try:
+        with db.write() as session:
+            work(session)
+    finally:
+        event.remove(db.write_engine, "before_cursor_execute", record)
+    return sent
+
+
+def _commands(surface: str, statements: list[Statement], row_id: str) -> tuple[str, dict[str, str]]:
+    """pgbench commands for the statements, and the values of their variables.
+
+    The read of the row (the one statement that binds its id) takes a random row and sets
+    ``row_*`` with ``\\gset``; the write takes the row's pk and version from there."""
+    computed = {**PER_ROW, **PER_REQUEST[surface]}
+    commands: list[str] = []
+    defines: dict[str, str] = {}
+    used: set[str] = set()
+    for number, (statement, params) in enumerate(statements):
+        if statement.lstrip().startswith("SELECT") and row_id in params.values():
+            random_row = f"(SELECT id FROM {TABLES[surface]} WHERE pk = :n)"  # noqa: S608
+            sql = _substitute(
+                statement,
+                params,
+                {k: random_row for k, v in params.items() if v == row_id},
+                defines,
+                f"s{number}_",
+            )
+            commands.append(f"{sql} \\gset row_\n\\set next_version :row_version + 1")
+        else:
+            fixed = {name: computed[name] for name in params if name in computed}
+            used.update(fixed)
+            sql = _substitute(statement, params, fixed, defines, f"s{number}_")
+            commands.append(f"{sql};")
+    if used != computed.keys():
+        missing = sorted(computed.keys() - used)
+        raise RuntimeError(f"{surface}: the service no longer binds {missing}; update PER_ROW")
+    return "\n".join(commands) + "\n", defines
+
+
+def _substitute(
+    statement: str,
+    params: dict[str, Any],
+    fixed: dict[str, str],
+    defines: dict[str, str],
+    prefix: str,
+) -> str:
+    """The statement with pgbench variables for its binds: ``fixed`` ones as given, the
+    others ``:<prefix><name>``, their values added to ``defines`` (None and the empty
+    string inline)."""
+
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in fixed:
+            return fixed[name]
+        if params[name] is None:
+            return "NULL"
+        if params[name] == "":
+            return "''"  # pgbench takes no empty --define
+        defines[prefix + name] = _text(params[name])
+        return f":{prefix}{name}"
+
+    return _BIND.sub(variable, statement).replace("%%", "%").strip()
+
+
+def _text(value: Any) -> str:
+    """A bind value as pgbench passes it: text, which the server reads as the parameter's
+    type (the service's statements cast every parameter)."""
+    if isinstance(value, Json):
+        return jsonio.dumps(value.obj).decode()
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return jsonio.dumps(value).decode()
+    return str(value)
 
 
 def run_pgbench(

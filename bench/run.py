@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import calculations, load, pgbench, profiling, report, seed, servers, yeardoc
+from bench import calculations, cpu, load, pgbench, profiling, report, seed, servers, yeardoc
 
 HERE = Path(__file__).resolve().parent
 SURFACES = ("trades", "strategies")
@@ -50,6 +50,9 @@ class Phase:
         default_factory=lambda: dict.fromkeys(SURFACES, SQLITE_VARIANTS)
     )
     cells: dict[str, dict[str, list[dict[str, float]]]] = field(default_factory=dict)
+    # the same cells at one connection (latency at low load), and GET /healthz on the
+    # service's keep-alive connection
+    quiet: dict[str, dict[str, list[dict[str, float]]]] = field(default_factory=dict)
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -86,6 +89,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=int(_env_default("rows", "1000")),
         help="pre-created trades and purchases per database (BENCH_ROWS)",
+    )
+    parser.add_argument(
+        "--quiet-duration",
+        type=int,
+        default=int(_env_default("quiet_duration", "1")),
+        help="seconds per cell and round at one connection, the latency at low load "
+        "(BENCH_QUIET_DURATION, 1)",
     )
     parser.add_argument("--warmup", type=int, default=1, help="seconds of wrk before round 1")
     parser.add_argument(
@@ -198,40 +208,61 @@ def run_phase(
             if variant not in SERVERLESS:
                 preflight(started[variant], surface, seeded[variant])
 
-        def one(surface: str, variant: str, seconds: int) -> load.Measurement:
+        def one(
+            surface: str, variant: str, seconds: int, connections: int = args.connections
+        ) -> load.Measurement:
             data = seeded[variant]
+            server = started.get(variant)
+            meter = cpu.Meter(
+                server.process.pid if server else None, postgres=phase.key != "sqlite"
+            )
             if variant == "pgbench":
-                return pgbench.run_pgbench(
+                measured = pgbench.run_pgbench(
                     data.url,
                     scripts[surface],
                     duration=seconds,
-                    clients=args.connections,
+                    clients=connections,
                     log_dir=work,
                 )
-            token = data.trade_token if surface == "trades" else data.strategy_token
-            return load.run_wrk(
-                started[variant].url,
-                surface,
-                token,
-                ids[variant][surface],
-                duration=seconds,
-                connections=args.connections,
-            )
+            else:
+                token = data.trade_token if surface == "trades" else data.strategy_token
+                assert server is not None
+                measured = load.run_wrk(
+                    server.url,
+                    surface,
+                    token,
+                    ids[variant].get(surface, ids[variant]["trades"]),
+                    duration=seconds,
+                    connections=connections,
+                )
+            app_ms, db_ms = meter.per_request(measured.requests)
+            return replace(measured, app_cpu_ms=app_ms, db_cpu_ms=db_ms)
+
+        def record(
+            cells: dict[str, Any], surface: str, variant: str, seconds: int, connections: int
+        ) -> None:
+            measured = one(surface, variant, seconds, connections)
+            cells.setdefault(surface, {}).setdefault(variant, []).append(asdict(measured))
 
         for surface, variant in cells:
             one(surface, variant, args.warmup)
         for number in range(args.rounds):
             shift = number % len(phase.order)
+            order = phase.order[shift:] + phase.order[:shift]
             for surface in SURFACES:
-                order = phase.order[shift:] + phase.order[:shift]
                 for variant in (v for v in order if v in phase.variants[surface]):
-                    measured = one(surface, variant, args.duration)
-                    phase.cells.setdefault(surface, {}).setdefault(variant, []).append(
-                        asdict(measured)
-                    )
+                    record(phase.cells, surface, variant, args.duration, args.connections)
+            for surface in SURFACES:
+                for variant in (v for v in order if v in phase.variants[surface]):
+                    record(phase.quiet, surface, variant, args.quiet_duration, 1)
+            record(phase.quiet, "healthz", "service", args.quiet_duration, 1)
             log(
                 f"{phase.title}: round {number + 1}/{args.rounds} "
                 + ", ".join(f"{s}/{v} {phase.cells[s][v][-1]['rps']:.0f}/s" for s, v in cells)
+                + "; at 1 connection, trade PATCH p50 "
+                + ", ".join(
+                    f"{v} {x[-1]['p50_ms']:.2f} ms" for v, x in phase.quiet["trades"].items()
+                )
             )
 
         if not args.skip_profile:
@@ -249,7 +280,7 @@ def run_phase(
         if phase.key == "sqlite":
             log("carbon calculations: 100-item POST /v2/calculations, one at a time")
             extras["calculations"] = calculations.time_calculations(
-                started["service"].url, seeded["service"].trade_token
+                started["service"].url, seeded["service"].offsets_token
             )
             log(f"carbon calculations: median {extras['calculations']['median'] * 1000:.1f} ms")
     finally:

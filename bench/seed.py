@@ -1,8 +1,9 @@
 """Databases for the benchmark: migrated by the service's own migrations, then filled.
 
 Every variant gets its own database with the same rows: ``rows`` trades of tenant TEN123
-(user USR456), ``rows`` purchases of customer CUST1/example_user, and one user-bound API
-token per surface (only its SHA-256 digest is stored, as the service does).
+(user USR456), ``rows`` purchases of customer CUST1/example_user, and one API token per
+surface, user-bound where the surface has users (only its SHA-256 digest is stored, as the
+service does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from models.common.caller import Caller
-from models.common.tokens import STRATEGIES, TRADES, mint_token
+from models.common.tokens import OFFSETS, STRATEGIES, TRADES, mint_token
 from models.strategies import purchases as strategies
 from models.strategies import retailers
 from models.trades import trades
@@ -32,6 +33,7 @@ class Seeded:
     url: str
     trade_token: str
     strategy_token: str
+    offsets_token: str
     trade_ids: list[str] = field(default_factory=list)
     purchase_ids: list[str] = field(default_factory=list)
 
@@ -70,7 +72,8 @@ def seed(url: str, rows: int) -> Seeded:
             strategy_token, _ = mint_token(  # the customer's token, as its login mints it
                 session, kind=STRATEGIES, tenant_id=STRATEGY_TENANT, user_id=STRATEGY_USER
             )
-            seeded = Seeded(url, trade_token, strategy_token)
+            offsets_token, _ = mint_token(session, kind=OFFSETS, tenant_id=TRADE_TENANT)
+            seeded = Seeded(url, trade_token, strategy_token, offsets_token)
             seller = Caller.for_tenant(TRADE_TENANT).naming(TRADE_TENANT, TRADE_USER, "US")
             owner = Caller.for_tenant(STRATEGY_TENANT)
             retailers.add_retailer(
