@@ -10,6 +10,7 @@ id processes every event exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import itertools
@@ -48,7 +49,7 @@ from tradepost.ops import migrate
 from tradepost.settings import Settings
 from tradepost.surfaces import OFFSETS
 from tradepost.workers import egress
-from tradepost.workers.webhooks import signature, timestamped_signature
+from tradepost.workers.webhooks import Policy, Worker, signature, timestamped_signature
 
 # --- a receiver -------------------------------------------------------------------------
 
@@ -701,6 +702,50 @@ def test_the_cli_worker_delivers_a_backlog_and_stops_when_idle(
         assert len(set(hooks.ids())) == 5
         assert all(a.signed for a in hooks.arrivals)
         assert {r.state for r in deliveries(server_db)} == {"delivered"}
+
+
+def test_until_idle_waits_for_a_due_delivery_whose_webhook_is_locked_for_a_moment(
+    database_url: str, db: Database
+) -> None:
+    """A claim skips a webhook another transaction holds (on PostgreSQL ``SKIP LOCKED``;
+    the worker's own result being recorded is one), so an empty claim while a delivery is
+    due is not idleness: ``--until-idle`` goes on until the delivery is made. (CI caught
+    the CLI stopping at "delivered 4" of 5 this way.)"""
+    with receiver() as hooks:
+        hooks.keys.append(subscribe_directly(db, hooks.url))
+        make_offset_purchase(db, "CLIENT1", external_reference="locked-1")
+        settings = Settings(
+            database_url=database_url, webhooks_allow_private=True, webhooks_poll_seconds=0.05
+        )
+        worker = Worker(
+            Database(create_db_engine(settings)), Policy.from_settings(settings), until_idle=True
+        )
+        held, release = threading.Event(), threading.Event()
+
+        def hold_the_webhook() -> None:
+            with db.write() as session:  # SQLite: the write lock; PostgreSQL: the row lock
+                query = select(Webhook)
+                if db.write_engine.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                session.exec(query).all()
+                held.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=hold_the_webhook)
+        holder.start()
+        held.wait(5)
+        threading.Timer(0.3, release.set).start()
+
+        async def deliver() -> None:
+            try:
+                await worker.run()
+            finally:
+                await worker.db.aclose()  # PostgreSQL's pool belongs to this loop
+
+        asyncio.run(deliver())
+        holder.join()
+    assert (worker.delivered, worker.failed) == (1, 0)
+    assert len(hooks.arrivals) == 1
 
 
 # --- fairness across tenants (issue 26, High 3) -------------------------------------------

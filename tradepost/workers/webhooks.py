@@ -172,7 +172,11 @@ class Worker:
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
                     task.add_done_callback(functools.partial(self._release, claim.tenant_id))
-                if not claimed and not self._in_flight and self.until_idle:
+                # An empty claim is not proof of idleness: a webhook locked by a result
+                # being recorded is skipped, and that attempt may have ended while the
+                # claim ran. Idle is nothing in flight and nothing due.
+                idle = not claimed and not self._in_flight
+                if idle and self.until_idle and not await self._anything_due():
                     break
                 if not claimed or len(self._in_flight) >= self.policy.concurrency:
                     await self._pause()
@@ -219,6 +223,13 @@ class Worker:
         except Exception:  # the database is away: try again after a pause
             logger.exception("claiming webhook deliveries failed")
             return []
+
+    async def _anything_due(self) -> bool:
+        try:
+            return await self.db.run_read(webhook_outbox.has_due, utcnow())
+        except Exception:  # the database is away: nothing can be claimed either
+            logger.exception("reading due webhook deliveries failed")
+            return False
 
     async def _pause(self) -> None:
         """Until the poll interval passes, an attempt finishes, or stop() is called."""
