@@ -49,7 +49,7 @@ PG_URL = _per_worker(
 REQUIRE_PG = os.environ.get("TRADEPOST_REQUIRE_POSTGRES") == "1"
 
 
-def _recreate_pg_database(url: str) -> str | None:
+def recreate_pg_database(url: str) -> str | None:
     """Drop and create the test database; the reason it failed, if it did."""
     target = make_url(url)
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -77,7 +77,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_database() -> str:
-    problem = _recreate_pg_database(PG_URL)
+    problem = recreate_pg_database(PG_URL)
     if problem is not None:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required but unreachable at {PG_URL}: {problem}")

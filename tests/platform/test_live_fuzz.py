@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import Figures
+from tests.conftest import Figures, recreate_pg_database
 from tests.contract import resolve
 from tests.contract import spec as contract_spec
 from tests.servers import TRADEPOST, Server, running_server
@@ -167,24 +168,19 @@ def test_schemathesis_cli_finds_nothing(
     """One run per surface, so that each surface's stateful phase chains its own links.
 
     Two surfaces run at a time, each against one of two server processes started once for
-    all nine (on SQLite each server with its own copy of one prepared database file, on
-    PostgreSQL both on one database); a lane takes whichever server is free.
+    all nine, each server on a database of its own (on SQLite a copy of one prepared file,
+    on PostgreSQL the worker's test database and a second one): two lanes running at once
+    never see each other's rows. (Sharing one PostgreSQL database, the trade lanes, which
+    generate the same Idempotency-Keys from the same seed, replayed or refused each
+    other's creates, and a declared link went unfollowed.) A lane takes whichever server
+    is free.
     """
-    prepared = server_database
-    if server_database.startswith("sqlite"):
-        prepared = f"sqlite:///{tmp_path / 'prepared.db'}"
-    prepare(prepared)
-
     with ExitStack() as servers:
         free: queue.Queue[tuple[Server, str]] = queue.Queue()
-        for slot in ("a", "b"):
-            slot_dir = tmp_path / slot
-            slot_dir.mkdir()
-            database = server_database
-            if prepared != server_database:  # SQLite: a copy of the prepared file per server
-                shutil.copy(prepared.removeprefix("sqlite:///"), slot_dir / "fuzz.db")
-                database = f"sqlite:///{slot_dir / 'fuzz.db'}"
-            free.put((servers.enter_context(running_server(database, slot_dir)), database))
+        for slot, database in zip(
+            ("a", "b"), lane_databases(server_database, tmp_path), strict=True
+        ):
+            free.put((servers.enter_context(running_server(database, tmp_path / slot)), database))
 
         def lane(tag: str) -> dict[str, Any]:
             lane_dir = tmp_path / tag
@@ -209,6 +205,28 @@ def test_schemathesis_cli_finds_nothing(
         assert summary["explicit_missing"] == set(), summary["tag"]
         phases = summary["phases"]
         assert all(status in ("success", "skip") for status in phases.values()), phases
+
+
+def lane_databases(server_database: str, tmp_path: Path) -> list[str]:
+    """Two prepared databases, one per server: on SQLite copies of one prepared file, on
+    PostgreSQL the worker's test database and another one beside it."""
+    for slot in ("a", "b"):
+        (tmp_path / slot).mkdir()
+    if server_database.startswith("sqlite"):
+        prepared = tmp_path / "prepared.db"
+        prepare(f"sqlite:///{prepared}")
+        copies = [tmp_path / slot / "fuzz.db" for slot in ("a", "b")]
+        for copy in copies:
+            shutil.copy(prepared, copy)
+        return [f"sqlite:///{copy}" for copy in copies]
+    second = make_url(server_database)
+    second = second.set(database=f"{second.database}_fuzz_b")
+    second_url = second.render_as_string(hide_password=False)
+    problem = recreate_pg_database(second_url)
+    assert problem is None, problem
+    for url in (server_database, second_url):
+        prepare(url)
+    return [server_database, second_url]
 
 
 def operations(tag: str) -> list[str]:
