@@ -31,13 +31,16 @@ from tradepost.ops import migrate
 from tradepost.settings import Settings
 
 
+def suffixed_database(url: str, suffix: str) -> str:
+    """The URL of a database beside ``url``'s: ``tradepost_test`` -> ``tradepost_test_<suffix>``."""
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
+
+
 def _per_worker(url: str) -> str:
     """Each pytest-xdist worker gets a database of its own: ``tradepost_test_gw0``, ..."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None:
-        return url
-    parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+    return url if worker is None else suffixed_database(url, worker)
 
 
 PG_URL = _per_worker(

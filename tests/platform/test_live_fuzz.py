@@ -23,9 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import Figures, recreate_pg_database
+from tests.conftest import Figures, recreate_pg_database, suffixed_database
 from tests.contract import resolve
 from tests.contract import spec as contract_spec
 from tests.servers import TRADEPOST, Server, running_server
@@ -177,10 +176,8 @@ def test_schemathesis_cli_finds_nothing(
     """
     with ExitStack() as servers:
         free: queue.Queue[tuple[Server, str]] = queue.Queue()
-        for slot, database in zip(
-            ("a", "b"), lane_databases(server_database, tmp_path), strict=True
-        ):
-            free.put((servers.enter_context(running_server(database, tmp_path / slot)), database))
+        for slot_dir, database in lane_databases(server_database, tmp_path):
+            free.put((servers.enter_context(running_server(database, slot_dir)), database))
 
         def lane(tag: str) -> dict[str, Any]:
             lane_dir = tmp_path / tag
@@ -207,26 +204,26 @@ def test_schemathesis_cli_finds_nothing(
         assert all(status in ("success", "skip") for status in phases.values()), phases
 
 
-def lane_databases(server_database: str, tmp_path: Path) -> list[str]:
-    """Two prepared databases, one per server: on SQLite copies of one prepared file, on
-    PostgreSQL the worker's test database and another one beside it."""
-    for slot in ("a", "b"):
-        (tmp_path / slot).mkdir()
+def lane_databases(server_database: str, tmp_path: Path) -> list[tuple[Path, str]]:
+    """Two server slots, each a directory and a prepared database of its own: on SQLite
+    copies of one prepared file, on PostgreSQL the worker's test database and
+    ``<it>_fuzz_b`` beside it."""
+    slots = [tmp_path / "a", tmp_path / "b"]
+    for slot in slots:
+        slot.mkdir()
     if server_database.startswith("sqlite"):
         prepared = tmp_path / "prepared.db"
         prepare(f"sqlite:///{prepared}")
-        copies = [tmp_path / slot / "fuzz.db" for slot in ("a", "b")]
-        for copy in copies:
-            shutil.copy(prepared, copy)
-        return [f"sqlite:///{copy}" for copy in copies]
-    second = make_url(server_database)
-    second = second.set(database=f"{second.database}_fuzz_b")
-    second_url = second.render_as_string(hide_password=False)
-    problem = recreate_pg_database(second_url)
+        for slot in slots:
+            shutil.copy(prepared, slot / "fuzz.db")
+        return [(slot, f"sqlite:///{slot / 'fuzz.db'}") for slot in slots]
+    second = suffixed_database(server_database, "fuzz_b")
+    problem = recreate_pg_database(second)
     assert problem is None, problem
-    for url in (server_database, second_url):
+    databases = [server_database, second]
+    for url in databases:
         prepare(url)
-    return [server_database, second_url]
+    return list(zip(slots, databases, strict=True))
 
 
 def operations(tag: str) -> list[str]:
