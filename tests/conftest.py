@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 
 import models
 from models.common.tokens import OFFSETS, TRADES, mint_token
+from tests import gc_tuning
 from tests.round_trips import one_connection_client, round_trips  # noqa: F401 (fixtures)
 from tradepost.app import create_app
 from tradepost.db import Database, create_db_engine
@@ -259,17 +260,69 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(text)
 
 
-LONGEST = ("test_live_fuzz.py", "test_schemathesis.py")  # minutes each, the rest seconds
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than there are cores. The tests wait on servers,
+    subprocesses and timers; with one worker per core a quarter of the two cores idled
+    (1.73 cores busy on average), with three workers 1.97."""
+    return (os.cpu_count() or 1) + 1
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc_tuning.tune()  # what collection imported stays; tests allocate a lot (tests/gc_tuning.py)
+
+
+# The tests that take minutes each (the fuzz runs), and their weight: a live run keeps two
+# lanes, each a CLI and a server, busy at once, about twice an in-process run's work.
+LONGEST = {
+    "test_schemathesis_cli_finds_nothing": 2,
+    "test_every_trade_api_operation_keeps_the_contract": 1,
+    "test_every_other_operation_keeps_the_contract": 1,
+}
+
+
+def fuzz_weight(item: pytest.Item) -> int:
+    return LONGEST.get(getattr(item, "originalname", ""), 0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (the fuzz runs, then real server processes, marked
-    ``slow``), so that pytest-xdist's workers end together instead of one worker running
-    a fuzz run alone at the end."""
+    ``slow``), and under pytest-xdist each worker's first share starting with its part of
+    the fuzz runs, so that the workers end together."""
 
     def rank(item: pytest.Item) -> int:
-        if item.path.name in LONGEST:
+        if fuzz_weight(item):
             return 0
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        items[:] = spread_over_workers(items, workers)
+
+
+def spread_over_workers(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The order that gives each worker an even share of the fuzz runs.
+
+    pytest-xdist's ``worksteal`` hands out the collection in ``workers`` contiguous
+    shares (``len(pending) // workers_left`` each) and later steals only from a share's
+    end, so whatever starts a share stays with its worker. Unordered, the first share held
+    every fuzz run (about 570 s on one worker of three, then a two-minute tail on one
+    core); here each share starts with the least loaded worker's pick of them, and the
+    other tests are dealt out in turn behind, the real-server ones first."""
+    sizes, left = [], len(items)
+    for share in range(workers):
+        sizes.append(left // (workers - share))
+        left -= sizes[-1]
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for item in sorted(filter(fuzz_weight, items), key=fuzz_weight, reverse=True):
+        lightest = load.index(min(load))
+        shares[lightest].append(item)
+        load[lightest] += fuzz_weight(item)
+    rest = iter(item for item in items if not fuzz_weight(item))
+    while any(len(share) < size for share, size in zip(shares, sizes, strict=True)):
+        for share, size in zip(shares, sizes, strict=True):
+            if len(share) < size:
+                share.append(next(rest))
+    shares[-1].extend(rest)  # more fuzz runs than a share holds: a tiny selection
+    return [item for share in shares for item in share]

@@ -11,6 +11,9 @@ the way clients do.
 - A valid generated ``If-Match`` becomes ``*`` (any existing version), so that updates
   reached through links succeed and the links after them are followed.
 
+The module also sets the CLI process's garbage collector as the suite's own
+(``tests.gc_tuning``): generation is most of the run's CPU and allocates a lot.
+
 Negative cases and invalid values (empty, too long) are left alone for the negative
 checks. The in-process suite (tests/platform/test_schemathesis.py) keeps the raw random values:
 there they get 412/422 as documented, and tests/platform/test_safe_writes.py pins both down.
@@ -23,8 +26,12 @@ from typing import Any
 
 import schemathesis
 
+from tests import gc_tuning
+
 MAX_KEY = 255
 CUSTOMER = "example_user"  # the customer prepare() makes (schemathesis.toml: retailer 123)
+
+gc_tuning.tune()  # the CLI's collector set as pytest's workers' (tests/gc_tuning.py)
 
 
 @schemathesis.hook
