@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlmodel import select
 
 from models.common.caller import Caller
@@ -18,7 +19,7 @@ from models.offsets.purchases import OffsetPurchase
 from models.offsets.quotes import OffsetQuote, PriceList
 from models.strategies import purchases as strategies
 from models.strategies import retailers as retailer_rows
-from models.strategies.customers import Customer, create_customer, hash_password
+from models.strategies.customers import Customer, create_customer
 from models.strategies.purchases import StrategyPurchase
 from models.trades import requests as trade_requests
 from models.trades import trackings as trade_trackings
@@ -79,11 +80,22 @@ def make_tracking(
         return trade_trackings.create_tracking(session, trade_caller(tenant, user), values=fields)
 
 
+# Argon2id at its lowest cost, for the customers tests make (as Django's documentation
+# advises a fast hasher for tests): a hash carries its own parameters and the service
+# verifies it with the same code and library whatever they are, but each login then
+# costs microseconds instead of ~170 ms of CPU (160 logins were 27 of 164 CPU-s in the
+# Strategies, authorisation and hostile tests). What the service itself hashes (password
+# changes, `tradepost customers create`) and the unknown-email dummy keep the
+# production parameters (tests/strategies/test_strategies.py checks the dummy's), and
+# the login flood test sends unknown emails, which cost a full verification each.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 @functools.cache
 def password_hash(password: str) -> str:
-    """One Argon2 hash per password and test process (~90 ms each): a stored hash verifies
-    the same whichever database it is copied into."""
-    return hash_password(password)
+    """The stored hash of a test customer's password (``FAST_HASHER``), once per password
+    and process: it verifies the same whichever database it is copied into."""
+    return FAST_HASHER.hash(password)
 
 
 def make_customer(
