@@ -34,8 +34,8 @@ browser:
 	@command -v chromium >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-## test: lint, types, spec validity and lint, and the whole test suite (one pytest worker
-##       per core, at most 4: each worker runs its own servers and databases)
+## test: lint, types, spec validity and lint, and the whole test suite (pytest workers: one
+##       more than there are cores, at most 4; each runs its own servers and databases)
 PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist worksteal
 test: install browser lint typecheck check-spec lint-spec
 	$(BIN)/pytest $(PYTEST_ARGS)
