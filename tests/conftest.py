@@ -319,10 +319,12 @@ def spread_over_workers(items: list[pytest.Item], workers: int) -> list[pytest.I
         lightest = load.index(min(load))
         shares[lightest].append(item)
         load[lightest] += fuzz_weight(item)
-    rest = iter(item for item in items if not fuzz_weight(item))
-    while any(len(share) < size for share, size in zip(shares, sizes, strict=True)):
+    rest = [item for item in items if not fuzz_weight(item)]
+    dealt = 0
+    while dealt < len(rest) and any(len(s) < n for s, n in zip(shares, sizes, strict=True)):
         for share, size in zip(shares, sizes, strict=True):
-            if len(share) < size:
-                share.append(next(rest))
-    shares[-1].extend(rest)  # more fuzz runs than a share holds: a tiny selection
+            if len(share) < size and dealt < len(rest):
+                share.append(rest[dealt])
+                dealt += 1
+    shares[-1].extend(rest[dealt:])  # only if fuzz runs overfilled a share: a tiny selection
     return [item for share in shares for item in share]
