@@ -300,6 +300,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[:] = spread_over_workers(items, workers)
 
 
+def share_sizes(count: int, workers: int) -> list[int]:
+    """The sizes of the contiguous shares worksteal first hands out, in order."""
+    sizes = []
+    for share in range(workers):
+        sizes.append((count - sum(sizes)) // (workers - share))
+    return sizes
+
+
 def spread_over_workers(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
     """The order that gives each worker an even share of the fuzz runs.
 
@@ -309,10 +317,7 @@ def spread_over_workers(items: list[pytest.Item], workers: int) -> list[pytest.I
     every fuzz run (about 570 s on one worker of three, then a two-minute tail on one
     core); here each share starts with the least loaded worker's pick of them, and the
     other tests are dealt out in turn behind, the real-server ones first."""
-    sizes, left = [], len(items)
-    for share in range(workers):
-        sizes.append(left // (workers - share))
-        left -= sizes[-1]
+    sizes = share_sizes(len(items), workers)
     shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
     load = [0] * workers
     for item in sorted(filter(fuzz_weight, items), key=fuzz_weight, reverse=True):

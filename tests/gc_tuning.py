@@ -5,8 +5,8 @@ Each test builds apps, engines and Hypothesis strategies that outlive it in SQLA
 bounded caches, so a worker's heap grows to about a million objects, and with Python's
 default thresholds each full collection walks all of it: measured on 426 tests in one
 process, 20 s of 113 CPU-s went to the collector (51 full collections), and a trade lane
-of the live fuzz spent 46 CPU-s where it spends 39 with these settings (the same 6,012
-cases). What exists once collection is done (modules, the parsed spec, the ORM) is moved
+of the live fuzz's CLI spent 46 CPU-s where it spends 41 with these settings (the same
+6,012 cases). What exists once collection is done (modules, the parsed spec, the ORM) is moved
 out of the collector's sight, and collections run less often. The service under test
 keeps its own settings (``freeze_heap``); only the test processes change.
 """

@@ -3,12 +3,13 @@ starting with an even part of the fuzz runs, also for a selection of fuzz runs o
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.conftest import LONGEST, spread_over_workers
+from tests.conftest import LONGEST, share_sizes, spread_over_workers
 
 LIVE, TRADE_FUZZ, OTHER_FUZZ = LONGEST
 
@@ -21,12 +22,8 @@ def items(*names: str) -> list[Any]:
 
 def shares(order: list[Any], workers: int) -> list[list[Any]]:
     """The contiguous shares pytest-xdist's worksteal hands out first."""
-    result, left = [], list(order)
-    for share in range(workers):
-        size = len(left) // (workers - share)
-        result.append(left[:size])
-        left = left[size:]
-    return result
+    starts = [0, *itertools.accumulate(share_sizes(len(order), workers))]
+    return [order[start:end] for start, end in itertools.pairwise(starts)]
 
 
 @pytest.mark.parametrize("workers", [2, 3, 4])
