@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import signal
@@ -142,21 +143,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def keep_alive_latencies(server: Server, requests: int = 50) -> list[float]:
+def keep_alive_latencies(connection: http.client.HTTPConnection, requests: int) -> list[float]:
     """Seconds per ``GET /healthz``, one after another on one keep-alive connection."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        took = []
-        for _ in range(requests + 5):
-            started = time.perf_counter()
-            connection.request("GET", "/healthz")
-            response = connection.getresponse()
-            assert response.status == 200
-            response.read()
-            took.append(time.perf_counter() - started)
-        return took[5:]  # the first ones warm up the worker
-    finally:
-        connection.close()
+    took = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        assert response.status == 200
+        response.read()
+        took.append(time.perf_counter() - started)
+    return took
 
 
 def all_started(server: Server, workers: int) -> bool:
@@ -168,19 +165,40 @@ def test_keep_alive_requests_do_not_wait_for_delayed_acks_with_several_workers(
 ) -> None:
     """Issue 30 / 26 (8): with ``--workers N`` the per-worker sockets were made with protocol
     0, so asyncio never set TCP_NODELAY on accepted connections and every keep-alive
-    response written in two pieces waited ~40 ms for the client's delayed ACK."""
-    database = f"sqlite:///{tmp_path / 'nodelay.db'}"
-    medians = {}
-    for workers in (1, 2):
-        with running_server(database, tmp_path, "--workers", str(workers)) as server:
+    response written in two pieces waited ~40 ms for the client's delayed ACK.
+
+    Both servers run at once and are measured in alternating rounds, so that the rest of a
+    loaded machine (the test suite) weighs on both alike; the lower quartile is compared,
+    because a delayed ACK stalls nearly every request and scheduling noise only the tail."""
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        connections: dict[int, http.client.HTTPConnection] = {}
+        for workers in (1, 2):
+            database = f"sqlite:///{tmp_path / f'nodelay-{workers}.db'}"
+            server = stack.enter_context(
+                running_server(database, tmp_path, "--workers", str(workers))
+            )
+            servers[workers] = server
+        took: dict[int, list[float]] = {1: [], 2: []}
+        for workers, server in servers.items():
             wait_for(functools.partial(all_started, server, workers))
-            medians[workers] = statistics.median(keep_alive_latencies(server))
-    # Before: 47.8 ms with 2 workers against 4.3 ms with 1 (one delayed ACK per request).
-    assert medians[2] < medians[1] + 0.015, f"median keep-alive GET /healthz: {medians}"
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            stack.callback(connection.close)
+            keep_alive_latencies(connection, 5)  # warms the worker up
+            connections[workers] = connection
+        for _ in range(6):
+            for workers, connection in connections.items():
+                took[workers] += keep_alive_latencies(connection, 10)
+    quartiles = {workers: statistics.quantiles(t, n=4)[0] for workers, t in took.items()}
+    # Before: a median of 47.8 ms with 2 workers against 4.3 ms with 1 (a delayed ACK each).
+    assert quartiles[2] < quartiles[1] + 0.015, (
+        f"keep-alive GET /healthz, lower quartile: {quartiles}"
+    )
+    medians = {workers: statistics.median(t) for workers, t in took.items()}
     with figures():
         print(
-            f"\nkeep-alive GET /healthz, median of 50 on one connection: "
-            f"1 worker {medians[1] * 1000:.2f} ms, 2 workers {medians[2] * 1000:.2f} ms"
+            f"\nkeep-alive GET /healthz, 60 on one connection each, servers side by side: "
+            f"median 1 worker {medians[1] * 1000:.2f} ms, 2 workers {medians[2] * 1000:.2f} ms"
         )
 
 
