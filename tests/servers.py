@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import uvicorn
 from connexion.spec import OpenAPISpecification, Specification
 
 from tradepost.app import load_spec
@@ -36,6 +38,36 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@contextmanager
+def uvicorn_in_thread(
+    config: uvicorn.Config,
+    *,
+    sockets: list[socket.socket] | None = None,
+    on_thread: Callable[[], None] | None = None,
+) -> Iterator[uvicorn.Server]:
+    """An app served by uvicorn on a thread of this process (``on_thread`` runs there
+    first), from started to stopped, for tests that need to look inside the server."""
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        if on_thread is not None:
+            on_thread()
+        server.run(sockets=sockets)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "server did not start"
+        assert time.monotonic() < deadline, "server did not start in 30 s"
+        time.sleep(0.05)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 class Server:

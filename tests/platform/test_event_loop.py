@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from tests.conftest import Figures, TokenFactory
 from tests.factories import make_trade
-from tests.servers import free_port
+from tests.servers import free_port, uvicorn_in_thread
 from tradepost.app import create_app
 from tradepost.db import Database
 from tradepost.settings import Settings
@@ -99,23 +99,12 @@ def serving(settings: Settings, clock: BlockedClock) -> Iterator[str]:
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
     )
-    server = uvicorn.Server(config)
 
-    def run() -> None:
+    def on_thread() -> None:
         clock.thread = threading.get_ident()
-        server.run()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with uvicorn_in_thread(config, on_thread=on_thread):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.servers import free_port, running_server
+from tests.servers import free_port, running_server, uvicorn_in_thread
 from tradepost.ops import protocols
 
 TIMEOUT = 1.0
@@ -82,20 +81,9 @@ async def healthz(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @contextmanager
 def plain_uvicorn(http: type[asyncio.Protocol]) -> Iterator[int]:
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(healthz, host="127.0.0.1", port=port, http=http, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
+    config = uvicorn.Config(healthz, host="127.0.0.1", port=port, http=http, log_level="error")
+    with uvicorn_in_thread(config):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.mark.parametrize("http", ["TimedHttpToolsProtocol", "TimedH11Protocol"])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.servers import free_port
+from tests.servers import free_port, uvicorn_in_thread
 from tradepost.ops import protocols
 from tradepost.ops.protocols import OneSendPerResponse
 
@@ -103,18 +101,8 @@ def serving(http: type[asyncio.Protocol], loop: str) -> Iterator[int]:
     config = uvicorn.Config(
         hello, host="127.0.0.1", port=port, http=http, loop=loop, log_level="error"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
+    with uvicorn_in_thread(config):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 class Sends:
@@ -177,20 +165,12 @@ def test_nagle_is_off_even_on_a_socket_not_known_as_tcp(http: str, loop: str) ->
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind(("127.0.0.1", 0))
     config = uvicorn.Config(hello, http=Seeing, loop=loop, log_level="error")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        with socket.create_connection(listening.getsockname(), timeout=10) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listening.close()
+    with (
+        listening,
+        uvicorn_in_thread(config, sockets=[listening]),
+        socket.create_connection(listening.getsockname(), timeout=10) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
     assert seen
     assert all(seen), seen

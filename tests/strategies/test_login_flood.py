@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,7 +24,7 @@ import uvicorn
 
 from tests.conftest import Figures, TokenFactory
 from tests.factories import make_customer, make_trade
-from tests.servers import free_port
+from tests.servers import free_port, uvicorn_in_thread
 from tradepost.app import create_app
 from tradepost.db import Database
 from tradepost.settings import Settings
@@ -91,18 +89,8 @@ def serving(settings: Settings) -> Iterator[str]:
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with uvicorn_in_thread(config):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def test_a_login_flood_slows_logins_only(
