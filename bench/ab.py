@@ -32,11 +32,7 @@ def start(name: str, source: Path, url: str, work: Path, workers: int = 1) -> se
         f"sys.argv = ['tradepost', 'serve', '--host', '127.0.0.1', '--port', '{port}', "
         f"'--workers', '{workers}']; main()"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEPOST_")}
-    env["TRADEPOST_DATABASE_URL"] = url
-    # One token drives the whole load: its per-credential limit (on by default) would
-    # answer most of it 429, as bench/run.py says.
-    env["TRADEPOST_RATE_LIMIT_PER_MINUTE"] = "0"
+    env = {**servers.service_environment(os.environ), "TRADEPOST_DATABASE_URL": url}
     log = work / f"{name}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

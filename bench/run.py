@@ -141,13 +141,10 @@ def log(message: str) -> None:
 
 
 def clean_environment() -> None:
-    """Production defaults for the service: no TRADEPOST_* override leaks in."""
-    for name in [n for n in os.environ if n.startswith("TRADEPOST_")]:
-        del os.environ[name]
-    os.environ["TRADEPOST_SQLITE_SYNCHRONOUS"] = "NORMAL"  # the default, stated
-    # One token drives the whole load: its per-credential limit (on by default since
-    # issue 26) would answer most of it 429.
-    os.environ["TRADEPOST_RATE_LIMIT_PER_MINUTE"] = "0"
+    """Production defaults for the service (``servers.service_environment``)."""
+    env = servers.service_environment(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def preflight(server: servers.Server, surface: str, data: seed.Seeded) -> None:

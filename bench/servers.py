@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,16 @@ REFERENCES = {
     "starlette": "bench.references.starlette_app:create_app",
     "echo": "bench.references.echo_app:create_app",
 }
+
+
+def service_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with the service's production defaults: no TRADEPOST_* override leaks in,
+    except that the per-credential rate limit is off, because one token drives the whole
+    load and its limit (on by default since issue 26) would answer most of it 429."""
+    env = {k: v for k, v in base.items() if not k.startswith("TRADEPOST_")}
+    env["TRADEPOST_SQLITE_SYNCHRONOUS"] = "NORMAL"  # the default, stated
+    env["TRADEPOST_RATE_LIMIT_PER_MINUTE"] = "0"
+    return env
 
 
 def free_port() -> int:

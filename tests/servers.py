@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -42,14 +43,18 @@ def free_port() -> int:
 
 @contextmanager
 def uvicorn_in_thread(
-    config: uvicorn.Config,
+    app: Any,
     *,
     sockets: list[socket.socket] | None = None,
     on_thread: Callable[[], None] | None = None,
-) -> Iterator[uvicorn.Server]:
-    """An app served by uvicorn on a thread of this process (``on_thread`` runs there
-    first), from started to stopped, for tests that need to look inside the server."""
-    server = uvicorn.Server(config)
+    **config: Any,
+) -> Iterator[int]:
+    """``app`` served by uvicorn (``config``: its options) on a thread of this process, on
+    ``sockets`` or else a free port on 127.0.0.1, from started to stopped; yields the port.
+    ``on_thread`` runs on the server's thread first. For tests that look inside the server."""
+    if sockets is None:
+        config = {"host": "127.0.0.1", "port": free_port(), **config}
+    server = uvicorn.Server(uvicorn.Config(app, **config))
 
     def run() -> None:
         if on_thread is not None:
@@ -64,7 +69,8 @@ def uvicorn_in_thread(
         assert time.monotonic() < deadline, "server did not start in 30 s"
         time.sleep(0.05)
     try:
-        yield server
+        port: int = sockets[0].getsockname()[1] if sockets else config["port"]
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=60)

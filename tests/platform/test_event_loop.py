@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from tests.conftest import Figures, TokenFactory
 from tests.factories import make_trade
-from tests.servers import free_port, uvicorn_in_thread
+from tests.servers import uvicorn_in_thread
 from tradepost.app import create_app
 from tradepost.db import Database
 from tradepost.settings import Settings
@@ -95,15 +94,11 @@ class BlockedClock:
 
 @contextmanager
 def serving(settings: Settings, clock: BlockedClock) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
-    )
-
     def on_thread() -> None:
         clock.thread = threading.get_ident()
 
-    with uvicorn_in_thread(config, on_thread=on_thread):
+    app = create_app(settings)
+    with uvicorn_in_thread(app, on_thread=on_thread, loop="asyncio", log_level="warning") as port:
         yield f"http://127.0.0.1:{port}"
 
 

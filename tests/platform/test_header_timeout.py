@@ -6,18 +6,14 @@ uvicorn's HTTP protocols (httptools, the one served; h11)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.servers import free_port, running_server, uvicorn_in_thread
+from tests.servers import running_server, uvicorn_in_thread
 from tradepost.ops import protocols
 
 TIMEOUT = 1.0
@@ -78,19 +74,11 @@ async def healthz(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@contextmanager
-def plain_uvicorn(http: type[asyncio.Protocol]) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(healthz, host="127.0.0.1", port=port, http=http, log_level="error")
-    with uvicorn_in_thread(config):
-        yield port
-
-
 @pytest.mark.parametrize("http", ["TimedHttpToolsProtocol", "TimedH11Protocol"])
 def test_both_protocols_close_half_sent_requests(
     http: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(protocols, "header_timeout", lambda: TIMEOUT)
-    with plain_uvicorn(getattr(protocols, http)) as port:
+    with uvicorn_in_thread(healthz, http=getattr(protocols, http), log_level="error") as port:
         took = check_half_sent_requests_are_closed(port)
     assert all(TIMEOUT * 0.8 <= t < TIMEOUT + 3 for t in took), took

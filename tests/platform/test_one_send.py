@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.servers import free_port, uvicorn_in_thread
+from tests.servers import uvicorn_in_thread
 from tradepost.ops import protocols
 from tradepost.ops.protocols import OneSendPerResponse
 
@@ -95,16 +93,6 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@contextmanager
-def serving(http: type[asyncio.Protocol], loop: str) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        hello, host="127.0.0.1", port=port, http=http, loop=loop, log_level="error"
-    )
-    with uvicorn_in_thread(config):
-        yield port
-
-
 class Sends:
     """A transport that records every write reaching the socket (the event loop makes no
     system call for an empty one)."""
@@ -135,7 +123,9 @@ def counting(base: type[Any], sends: list[bytes]) -> type[asyncio.Protocol]:
 def test_each_keep_alive_response_is_one_send(http: str, loop: str) -> None:
     sends: list[bytes] = []
     with (
-        serving(counting(getattr(protocols, http), sends), loop) as port,
+        uvicorn_in_thread(
+            hello, http=counting(getattr(protocols, http), sends), loop=loop, log_level="error"
+        ) as port,
         socket.create_connection(("127.0.0.1", port)) as sock,
     ):
         sock.settimeout(10)
@@ -164,10 +154,9 @@ def test_nagle_is_off_even_on_a_socket_not_known_as_tcp(http: str, loop: str) ->
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(hello, http=Seeing, loop=loop, log_level="error")
     with (
         listening,
-        uvicorn_in_thread(config, sockets=[listening]),
+        uvicorn_in_thread(hello, sockets=[listening], http=Seeing, loop=loop, log_level="error"),
         socket.create_connection(listening.getsockname(), timeout=10) as sock,
     ):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -20,11 +20,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
 from tests.conftest import Figures, TokenFactory
 from tests.factories import make_customer, make_trade
-from tests.servers import free_port, uvicorn_in_thread
+from tests.servers import uvicorn_in_thread
 from tradepost.app import create_app
 from tradepost.db import Database
 from tradepost.settings import Settings
@@ -85,11 +83,8 @@ asyncio.run(main(url, token, trade, int(flood), int(samples)))
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
-    )
-    with uvicorn_in_thread(config):
+    app = create_app(settings)
+    with uvicorn_in_thread(app, loop="asyncio", log_level="warning") as port:
         yield f"http://127.0.0.1:{port}"
 
 

@@ -99,12 +99,19 @@ class OneSendPerResponse:
 
 
 class _HeaderDeadline:
-    """The timer: armed when a request (or the connection) starts, cancelled when its
-    headers are complete; when it fires, the connection is closed."""
+    """What both protocols do to a new connection (``_take``), and the timer: armed when a
+    request (or the connection) starts, cancelled when its headers are complete; when it
+    fires, the connection is closed."""
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     _header_timer: asyncio.TimerHandle | None = None
+
+    def _take(self, transport: asyncio.Transport) -> None:
+        """A new connection: Nagle off, one send per response, the header timer armed."""
+        _no_delay(transport)
+        self.transport = OneSendPerResponse(transport, self.loop)  # type: ignore[assignment]
+        self._arm_header_timer()
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -132,9 +139,7 @@ if HttpToolsProtocol is not None:
     class TimedHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            _no_delay(transport)
-            self.transport = OneSendPerResponse(transport, self.loop)  # type: ignore[assignment]
-            self._arm_header_timer()
+            self._take(transport)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -152,9 +157,7 @@ if HttpToolsProtocol is not None:
 class TimedH11Protocol(_HeaderDeadline, H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        _no_delay(transport)
-        self.transport = OneSendPerResponse(transport, self.loop)  # type: ignore[assignment]
-        self._arm_header_timer()
+        self._take(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
